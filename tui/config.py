@@ -1,0 +1,371 @@
+"""Configuration: defaults < TOML file < ``BOTMON_*`` environment < command-line flags.
+
+Every setting is declared once, in the dataclasses below, with its default (the bot's real names
+from BOT_FACTS.md). The loader validates types and rejects unknown keys with a did-you-mean, so a
+typo in an 8-hour audit config fails at start, not in hour six. The result is immutable.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from tui.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+ENV_PREFIX = "BOTMON_"
+DEFAULT_CONFIG_NAMES = ("botmon.toml",)
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    # Empty dsn: asyncpg falls back to PGHOST/PGPORT/PGDATABASE/PGUSER/PGPASSWORD and ~/.pgpass.
+    dsn: str = ""
+    host: str = ""
+    port: int = 0
+    database: str = ""
+    user: str = ""
+    # Prefer PGPASSWORD, ~/.pgpass or BOTMON_DATABASE_PASSWORD over writing it in the file.
+    password: str = ""
+    schema: str = "monitoring"
+    positions_table: str = "positions"
+    events_table: str = "events"
+    trailing_stop_table: str = "trailing_stop_state"
+    orders_table: str = "orders"
+    statement_timeout_ms: int = 2000
+    connect_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class PositionsConfig:
+    open_statuses: tuple[str, ...] = ("active", "entry_placed", "pending_sl", "pending_entry")
+    aged_hours: float = 3.0
+    # How "has a stop-loss" is read off a position row:
+    # flag = has_stop_loss is true; price = stop_loss_price is set;
+    # flag_or_price / flag_and_price = either / both.
+    stop_loss_check: str = "flag"
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    """Which event types feed each counter. Entries may be glob patterns (``*_failed``)."""
+
+    positions_opened: tuple[str, ...] = ("position_created",)
+    positions_closed: tuple[str, ...] = ("position_closed",)
+    price_updates: tuple[str, ...] = ("position_updated",)
+    ts_activations: tuple[str, ...] = ("trailing_stop_activated",)
+    sl_updates: tuple[str, ...] = ("trailing_stop_sl_updated", "trailing_stop_breakeven",
+                                   "stop_moved_to_breakeven", "stop_loss_updated")
+    zombies: tuple[str, ...] = ("zombie_order_cancelled",)
+    emergency_closes: tuple[str, ...] = ("emergency_close_all_triggered",)
+    errors: tuple[str, ...] = ("*_error", "*_failed", "error_occurred", "*_exhausted",
+                               "transaction_rolled_back")
+    error_severities: tuple[str, ...] = ("ERROR", "CRITICAL")
+    ws_reconnects: tuple[str, ...] = ("websocket_disconnected",)
+    aged_detected: tuple[str, ...] = ("aged_position_detected",)
+    unprotected_detected: tuple[str, ...] = ("positions_without_sl_detected",)
+    # Left out of the event stream pane: per-tick noise.
+    stream_exclude: tuple[str, ...] = ("position_updated", "trailing_stop_updated",
+                                       "quantity_updated", "position_verified")
+
+
+@dataclass(frozen=True)
+class PollConfig:
+    interval_s: float = 2.0
+    # Re-read rows whose created_at is this recent, to count late commits exactly once.
+    lookback_s: float = 60.0
+    # At start, load this many minutes of history so the 10-minute window is full at once.
+    history_minutes: int = 10
+    # Back-off ceiling while the database is unreachable.
+    max_backoff_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    duration_hours: float = 8.0
+    out_dir: str = "./botmon-runs"
+    # A minute's snapshot waits this long after the minute ends, for the bot's batched inserts.
+    snapshot_grace_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class LogsConfig:
+    # Files or globs of the bot's log, e.g. "monitoring_logs/bot_*.log"; empty: no log source.
+    paths: tuple[str, ...] = ()
+    from_start: bool = False
+    # Extra or replacement regexes per category, e.g. {websocket = {reconnect = ["..."]}}.
+    patterns: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    # Empty: the packaged defaults. Relative paths are relative to the config file.
+    rules_dir: str = ""
+    sql_dir: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    positions: PositionsConfig = field(default_factory=PositionsConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
+    poll: PollConfig = field(default_factory=PollConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    logs: LogsConfig = field(default_factory=LogsConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    source: str = "defaults"  # the config file's path, for messages
+    base_dir: str = "."  # relative paths in the file resolve against this
+
+    def resolve(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else Path(self.base_dir) / path
+
+    @property
+    def rules_dir(self) -> Path:
+        from tui.resources import data_path
+
+        return self.resolve(self.paths.rules_dir) if self.paths.rules_dir else data_path("rules")
+
+    @property
+    def sql_dir(self) -> Path:
+        from tui.resources import data_path
+
+        return self.resolve(self.paths.sql_dir) if self.paths.sql_dir else data_path("sql")
+
+
+_SECTIONS: dict[str, type] = {
+    "database": DatabaseConfig, "positions": PositionsConfig, "events": EventsConfig,
+    "poll": PollConfig, "run": RunConfig, "logs": LogsConfig, "paths": PathsConfig}
+_VALID_CHOICES = {
+    ("positions", "stop_loss_check"): ("flag", "price", "flag_or_price", "flag_and_price"),
+}
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _section_types(name: str) -> dict[str, Any]:
+    return typing.get_type_hints(_SECTIONS[name])
+
+
+def _did_you_mean(word: str, options: list[str]) -> str | None:
+    close = difflib.get_close_matches(word, options, n=1)
+    return f"did you mean '{close[0]}'?" if close else None
+
+
+def _describe(expected: Any) -> str:
+    origin = typing.get_origin(expected)
+    if origin is tuple:
+        return "a list of strings"
+    if expected is dict or origin is dict:
+        return "a table"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
+        expected, str(expected))
+
+
+def _coerce(value: Any, expected: Any, where: str, from_text: bool) -> Any:
+    """Check (or, for environment strings, parse) ``value`` as ``expected``."""
+    bad = ConfigError(where, f"expected {_describe(expected)}, got {value!r}")
+    origin = typing.get_origin(expected)
+    if origin is tuple:
+        if from_text and isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad
+        return tuple(value)
+    if expected is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return value
+    if expected is bool:
+        if from_text and isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if expected is int:
+        if from_text and isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                raise bad from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if expected is float:
+        if from_text and isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if expected is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    raise bad
+
+
+def _line_of(text: str, section: str, key: str) -> int | None:
+    """Best-effort line number of ``key`` in ``[section]`` (tomllib keeps no positions)."""
+    current = None
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            current = stripped.strip("[]").strip()
+        elif current == section and re.match(rf"^{re.escape(key)}\s*=", stripped):
+            return number
+    return None
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.values: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+
+    def set(self, section: str, key: str, value: Any, where: str, from_text: bool = False) -> None:
+        if section not in _SECTIONS:
+            raise ConfigError(where, f"unknown section [{section}]",
+                              _did_you_mean(section, list(_SECTIONS))
+                              or f"sections are {', '.join(_SECTIONS)}")
+        types = _section_types(section)
+        if key not in types:
+            raise ConfigError(where, f"unknown key '{section}.{key}'",
+                              _did_you_mean(key, list(types))
+                              or f"keys of [{section}]: {', '.join(types)}")
+        value = _coerce(value, types[key], where, from_text)
+        self.values[section][key] = value
+
+    def build(self, source: str, base_dir: str) -> Config:
+        sections = {name: _SECTIONS[name](**vals) for name, vals in self.values.items()}
+        config = Config(**sections, source=source, base_dir=base_dir)
+        _validate(config)
+        return config
+
+
+def _validate(config: Config) -> None:
+    src = config.source
+    for (section, key), choices in _VALID_CHOICES.items():
+        value = getattr(getattr(config, section), key)
+        if value not in choices:
+            raise ConfigError(f"{src}: key '{section}.{key}'",
+                              f"expected one of {', '.join(choices)}, got {value!r}",
+                              _did_you_mean(value, list(choices)))
+    positive = {("poll", "interval_s"), ("poll", "lookback_s"), ("positions", "aged_hours"),
+                ("database", "statement_timeout_ms"), ("database", "connect_timeout_s"),
+                ("poll", "max_backoff_s")}
+    for section, key in positive:
+        if getattr(getattr(config, section), key) <= 0:
+            raise ConfigError(f"{src}: key '{section}.{key}'", "expected a number > 0")
+    if config.run.duration_hours < 0 or config.run.snapshot_grace_s < 0:
+        raise ConfigError(f"{src}: key 'run'", "durations must not be negative")
+    if not 0 <= config.poll.history_minutes <= 120:
+        raise ConfigError(f"{src}: key 'poll.history_minutes'", "expected 0..120")
+    db = config.database
+    for key in ("schema", "positions_table", "events_table", "trailing_stop_table",
+                "orders_table"):
+        if not _IDENTIFIER.match(getattr(db, key)):
+            raise ConfigError(f"{src}: key 'database.{key}'",
+                              f"expected a plain SQL identifier, got {getattr(db, key)!r}")
+    if not config.positions.open_statuses:
+        raise ConfigError(f"{src}: key 'positions.open_statuses'", "expected at least one status")
+
+
+def find_config_file(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if environ.get(ENV_PREFIX + "CONFIG"):
+        return Path(environ[ENV_PREFIX + "CONFIG"])
+    for name in DEFAULT_CONFIG_NAMES:
+        if Path(name).exists():
+            return Path(name)
+    return None
+
+
+def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
+                overrides: Mapping[str, Any] | None = None) -> Config:
+    """Load the configuration. ``overrides`` are flag values as ``{"poll.interval_s": 5}``."""
+    environ = os.environ if environ is None else environ
+    builder = _Builder()
+    file_path = find_config_file(str(path) if path else None, environ)
+    source, base_dir = "defaults", "."
+    if file_path is not None:
+        source = str(file_path)
+        base_dir = str(file_path.resolve().parent)
+        try:
+            text = file_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(source, f"cannot read the config file: {exc.strerror or exc}",
+                              "check the path given to --config or BOTMON_CONFIG") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(source, f"not valid TOML: {exc}",
+                              "compare with config.example.toml") from None
+        for section, table in data.items():
+            if not isinstance(table, dict):
+                raise ConfigError(f"{source}: key '{section}'", "expected a [section] table",
+                                  _did_you_mean(section, list(_SECTIONS)))
+            for key, value in table.items():
+                line = _line_of(text, section, key)
+                where = f"{source}:{line}" if line else source
+                builder.set(section, key, value, f"{where}: key '{section}.{key}'")
+
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
+        if section is None:
+            raise ConfigError(f"environment {name}", "names no config section",
+                              f"use {ENV_PREFIX}<SECTION>_<KEY>, e.g. BOTMON_DATABASE_DSN")
+        builder.set(section, rest[len(section) + 1:], value, f"environment {name}",
+                    from_text=True)
+
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition(".")
+        builder.set(section, key, value, f"flag for '{dotted}'")
+    return builder.build(source, base_dir)
+
+
+# -- secrets ----------------------------------------------------------------------------------
+
+_DSN_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)")
+_PARAM_PASSWORD = re.compile(r"(password=)([^&\s]+)", re.IGNORECASE)
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Remove passwords from DSNs, ``password=`` parameters and any known secret value."""
+    text = _DSN_PASSWORD.sub(lambda m: m.group(1) + "***" + m.group(3), text)
+    text = _PARAM_PASSWORD.sub(lambda m: m.group(1) + "***", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def secrets_of(config: Config) -> tuple[str, ...]:
+    found = [config.database.password]
+    match = _DSN_PASSWORD.search(config.database.dsn)
+    if match:
+        found.append(match.group(2))
+    match = _PARAM_PASSWORD.search(config.database.dsn)
+    if match:
+        found.append(match.group(2))
+    found.append(os.environ.get("PGPASSWORD", ""))
+    return tuple(s for s in found if s and len(s) >= 3)
