@@ -1,0 +1,170 @@
+"""Command line: ``botmon [run|demo|logs|analyze|...]``; no sub-command means ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from typing import Any, Callable
+
+from tui import __version__
+from tui.errors import BotmonError
+
+SUBCOMMANDS = ("run", "demo", "logs", "analyze")
+# Sub-commands implemented in their own modules: name -> (module, help).
+EXTERNAL = {
+    "logs": ("tui.analysis.logs_cli", "analyse whole log files (rotated sets, .gz)"),
+    "analyze": ("tui.analysis.analyze_cli", "post-test analysis of the bot's database"),
+}
+
+
+def _duration_s(args: argparse.Namespace, default_hours: float) -> float | None:
+    if getattr(args, "test", False):
+        return 300.0
+    if getattr(args, "minutes", None) is not None:
+        return args.minutes * 60.0
+    hours = args.duration if getattr(args, "duration", None) is not None else default_hours
+    return hours * 3600.0 if hours > 0 else None
+
+
+def _add_monitor_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="TOML config (default ./botmon.toml "
+                        "or $BOTMON_CONFIG)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--duration", type=float, metavar="HOURS",
+                       help="stop after HOURS (default run.duration_hours = 8; 0 = no end)")
+    group.add_argument("--minutes", type=float, metavar="N", help="stop after N minutes")
+    group.add_argument("--test", action="store_true", help="a 5-minute test run")
+    parser.add_argument("--interval", type=float, metavar="S", help="poll interval in seconds")
+    parser.add_argument("--out", metavar="DIR", help="parent folder of run directories")
+    parser.add_argument("--headless", action="store_true",
+                        help="print per-minute blocks instead of the full-screen app")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="botmon", description="Terminal monitor for the trading bot's audit run.")
+    parser.add_argument("--version", action="version", version=f"botmon {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="monitor the bot's database (default)")
+    run.add_argument("--dsn", help="postgresql://user@host:port/db (password: PGPASSWORD or "
+                     "~/.pgpass, never on the command line)")
+    _add_monitor_flags(run)
+
+    demo = sub.add_parser("demo", help="embedded PostgreSQL + simulated bot, monitored live")
+    _add_monitor_flags(demo)
+    demo.add_argument("--speed", type=float, default=10.0,
+                      help="compress the bot's rhythm (waves at :05/:20/:35/:50) by X")
+    demo.add_argument("--data-dir", metavar="DIR",
+                      help="where the demo server keeps its data (default: user data dir)")
+    demo.add_argument("--seed", type=int, help="random seed of the simulated bot")
+
+    for name, (module, help_text) in EXTERNAL.items():
+        external = sub.add_parser(name, help=help_text)
+        try:
+            importlib.import_module(module).add_arguments(external)
+        except ImportError:
+            external.set_defaults(unavailable=module)
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {"database.dsn": getattr(args, "dsn", None),
+            "poll.interval_s": getattr(args, "interval", None),
+            "run.out_dir": getattr(args, "out", None)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "run")
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except BotmonError as exc:
+        print(f"botmon {args.command}: {exc.line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if getattr(args, "unavailable", None):
+        raise BotmonError(args.command, f"this command is not available ({args.unavailable} "
+                          "is missing)", "reinstall botmon")
+    if args.command in EXTERNAL:
+        result = importlib.import_module(EXTERNAL[args.command][0]).run(args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        return int(result or 0)
+    if args.command == "demo":
+        from tui.demo.command import run_demo
+
+        return run_demo(args, _overrides(args), _duration_s)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tui.config import load_config
+
+    config = load_config(args.config, overrides=_overrides(args))
+    duration = _duration_s(args, config.run.duration_hours)
+    return start_monitor(config, duration, headless=args.headless, out=args.out)
+
+
+def start_monitor(config, duration_s: float | None, *, headless: bool, out: str | None = None,
+                  before_close: Callable[[], Any] | None = None, banner: str = "") -> int:
+    """Open the run directory and monitor until the end; shared by `run` and `demo`."""
+    from tui.outputs.console import ConsolePrinter
+    from tui.outputs.rundir import RunDir, setup_own_log
+
+    run_dir = RunDir.create(config, out)
+    setup_own_log(run_dir, config)
+    printer = ConsolePrinter()
+    if banner:
+        printer.say(banner)
+    if not headless:
+        try:
+            from tui.ui.app import run_app  # noqa: F401
+        except ImportError:
+            headless = True
+            printer.say("(the full-screen app is not available yet: running headless)", "dim")
+    if headless:
+        return asyncio.run(_headless(config, run_dir, duration_s, printer))
+    from tui.ui.app import run_app
+
+    return run_app(config, run_dir, duration_s)
+
+
+async def _headless(config, run_dir, duration_s, printer) -> int:
+    from tui.monitor import Monitor
+    from tui.runner import run_headless
+
+    monitor = Monitor(config, run_dir, duration_s=duration_s, alerts=_alert_engine(config))
+    try:
+        try:
+            view = await monitor.open()
+        except BotmonError:
+            run_dir.discard()  # nothing was monitored: leave no empty run behind
+            raise
+        end = view.run_end.astimezone().strftime("%H:%M:%S") if view.run_end else "no end"
+        printer.say(f"run directory: {run_dir.path}", "bold")
+        printer.say(f"monitoring since {view.run_start.astimezone():%Y-%m-%d %H:%M:%S} "
+                    f"(database clock), until {end}; first block after the first full minute")
+        return await run_headless(monitor, printer)
+    finally:
+        await monitor.close()
+
+
+def _alert_engine(config):
+    try:
+        from tui.alerts.engine import engine_for
+    except ImportError:
+        return None
+    return engine_for(config)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,257 @@
+"""Monitor: sources -> store -> rules -> writers, with no UI.
+
+The headless console, the Textual app and the tests all drive this one class: ``step()`` polls
+and ticks once (tests call it explicitly, with an injected wall clock), ``run()`` loops it on a
+schedule. Polls never overlap: the next one is scheduled only after the previous one finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Protocol
+
+from tui import __version__
+from tui.config import Config, redact, secrets_of
+from tui.outputs.report import AlertSummary, Recount, build_report, write_report
+from tui.outputs.rundir import RunDir
+from tui.outputs.snapshots import SnapshotWriter, gap_record, manual_record, minute_record
+from tui.sources.db import DbPoller, PollError
+from tui.sources.samples import DbSample
+from tui.store.buckets import minute_of
+from tui.store.metrics import EventClassifier, count_rows
+from tui.store.store import MetricStore
+from tui.store.view import MetricsView
+
+log = logging.getLogger(__name__)
+MAX_CATCH_UP_POLLS = 50  # after an outage: at most this many back-to-back capped polls per step
+
+
+class AlertHook(Protocol):
+    """What the monitor needs from the rules engine (tui.alerts)."""
+
+    def evaluate(self, view: MetricsView) -> list[dict]: ...
+    def summary(self) -> AlertSummary: ...
+
+
+class DbClock:
+    """The database's clock, estimated between polls from the offset to the local wall clock."""
+
+    def __init__(self, wall: Callable[[], float] = time.time) -> None:
+        self.wall = wall
+        self.offset: float | None = None
+
+    def observe(self, db_now: datetime) -> None:
+        self.offset = db_now.timestamp() - self.wall()
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.wall() + (self.offset or 0.0), tz=timezone.utc)
+
+
+@dataclass
+class MinuteWritten:
+    minute: datetime
+    gap: bool
+    path: Path
+    values: dict
+
+
+class Monitor:
+    def __init__(self, config: Config, run_dir: RunDir, *, duration_s: float | None,
+                 wall: Callable[[], float] = time.time, alerts: AlertHook | None = None) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.duration_s = duration_s
+        self.clock = DbClock(wall)
+        self.poller = DbPoller(config)
+        self.alerts = alerts
+        self.snapshots = SnapshotWriter(run_dir.path)
+        self.store: MetricStore | None = None
+        self.on_minute: list[Callable[[MinuteWritten], None]] = []
+        self.finished: Path | None = None
+        self._secrets = secrets_of(config)
+        self._fail_streak = 0
+        self.next_poll_at = 0.0  # wall-clock time of the next poll attempt
+
+    # -- start -----------------------------------------------------------------------------------
+    async def open(self, run_start: datetime | None = None) -> MetricsView:
+        """Connect (raises BotmonError), do the first poll, create the store and run.json."""
+        db_now = await self.poller.connect()
+        self.clock.observe(db_now)
+        history = timedelta(minutes=self.config.poll.history_minutes)
+        resumed = run_start is not None
+        since = (run_start if resumed else db_now) - history
+        self.poller.start_cursor(min(since, db_now - history))
+        sample = await self._poll_until_caught_up()
+        start = run_start or sample.db_now
+        end = start + timedelta(seconds=self.duration_s) if self.duration_s else None
+        self.store = MetricStore(self.config, run_start=start, run_end=end)
+        self.store.ingest(sample)
+        self.run_dir.write_meta({
+            "botmon_version": __version__, "run_start": start, "planned_end": end,
+            "duration_s": self.duration_s, "config": self.config.source,
+            "database": redact(self.config.database.dsn or "(PG* environment)", self._secrets),
+            "schema": self.config.database.schema, "resumed": resumed,
+        })
+        log.info("run started at %s (database clock), directory %s", start, self.run_dir.path)
+        return self.store.view(self.clock.now())
+
+    async def _poll_until_caught_up(self) -> DbSample:
+        sample = await self.poller.poll()
+        self.clock.observe(sample.db_now)
+        polls = 1
+        merged = list(sample.events)
+        while sample.truncated and polls < MAX_CATCH_UP_POLLS:
+            sample = await self.poller.poll()
+            self.clock.observe(sample.db_now)
+            merged.extend(sample.events)
+            polls += 1
+        return DbSample(db_now=sample.db_now, latency_ms=sample.latency_ms,
+                        positions=sample.positions, events=tuple(merged),
+                        last_event_at=sample.last_event_at, truncated=sample.truncated)
+
+    # -- one step ---------------------------------------------------------------------------------
+    async def poll_once(self) -> bool:
+        """Poll (catching up after an outage); record a failure instead of raising."""
+        assert self.store is not None
+        try:
+            sample = await self._poll_until_caught_up()
+        except PollError as exc:
+            self._fail_streak += 1
+            self.store.record_failure(self.clock.now(), exc.reason)
+            if self._fail_streak == 1:
+                log.warning("poll failed: %s", exc.reason)
+            return False
+        if self._fail_streak:
+            log.info("database answers again after %d failed polls", self._fail_streak)
+        self._fail_streak = 0
+        self.store.ingest(sample)
+        return True
+
+    def poll_delay(self) -> float:
+        """Seconds to the next poll: the interval, or a capped exponential back-off."""
+        interval = self.config.poll.interval_s
+        if not self._fail_streak:
+            return interval
+        return min(self.config.poll.max_backoff_s, interval * 2 ** (self._fail_streak - 1))
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    async def tick(self, now: datetime | None = None) -> MetricsView:
+        """Write the snapshots that are due, evaluate the rules, return the view."""
+        assert self.store is not None
+        now = now or self.clock.now()
+        for minute in self.store.due_minutes(now, self.config.run.snapshot_grace_s):
+            await self._write_minute(minute)
+        view = self.store.view(now)
+        if self.alerts is not None:
+            self.alerts.evaluate(view)
+        return view
+
+    async def _write_minute(self, minute: datetime) -> None:
+        assert self.store is not None
+        store = self.store
+        bucket = store.seal(minute)
+        values = store.minute_values(bucket)
+        if bucket.is_gap:
+            record = gap_record(minute, store.gaps[-1][1], values)
+        else:
+            record = minute_record(minute, values, tuple(sorted(store.exchanges)),
+                                   partial=minute < store.run_start)
+        path = await asyncio.to_thread(self.snapshots.write, record)
+        written = MinuteWritten(minute, bucket.is_gap, path, values)
+        for callback in self.on_minute:
+            callback(written)
+
+    async def step(self) -> MetricsView:
+        await self.poll_once()
+        return await self.tick()
+
+    async def manual_snapshot(self, note: str = "") -> Path:
+        """The `s` key: the current partial minute and gauges, marked manual."""
+        assert self.store is not None
+        view = self.store.view(self.clock.now())
+        record = manual_record(view.now, dict(view.windows["current"]), view.exchanges, note)
+        return await asyncio.to_thread(self.snapshots.write, record)
+
+    # -- the loop --------------------------------------------------------------------------------
+    def due(self, now: datetime) -> bool:
+        """True when the planned duration has passed and its last minute is written."""
+        assert self.store is not None
+        end = self.store.run_end
+        return end is not None and now >= end + timedelta(seconds=self.config.run.snapshot_grace_s)
+
+    async def run(self, stop: asyncio.Event,
+                  on_view: Callable[[MetricsView], Awaitable[None] | None] | None = None) -> str:
+        """Poll and tick until ``stop`` is set or the duration is over; say which."""
+        wall = self.clock.wall
+        self.next_poll_at = wall()
+        while not stop.is_set():
+            if wall() >= self.next_poll_at:
+                await self.poll_once()
+                self.next_poll_at = wall() + self.poll_delay()
+            view = await self.tick()
+            if on_view is not None:
+                result = on_view(view)
+                if asyncio.iscoroutine(result):
+                    await result
+            if self.due(view.now):
+                return "duration"
+            pause = max(0.05, min(1.0, self.next_poll_at - wall()))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=pause)
+            except asyncio.TimeoutError:
+                pass
+        return "stopped"
+
+    # -- the end ---------------------------------------------------------------------------------
+    async def finish(self, finished_by: str) -> Path:
+        """Write the last due snapshots, recount exactly, write the final report."""
+        if self.finished is not None:
+            return self.finished
+        assert self.store is not None
+        store = self.store
+        now = self.clock.now()
+        end = min(now, store.run_end) if store.run_end else now
+        end = max(end, store.run_start)
+        for minute in store.due_minutes(end, 0.0):
+            if minute + timedelta(minutes=1) <= end:
+                await self._write_minute(minute)
+        recount = await self._recount(store.run_start, end)
+        summary = self.alerts.summary() if self.alerts is not None else AlertSummary()
+        view = store.view(end)
+        report = build_report(
+            start=store.run_start, end=end, finished_by=finished_by,
+            all_time=dict(view.windows["all_time"]), exchanges=view.exchanges, recount=recount,
+            snapshots_written=store.snapshots_written, gaps=list(store.gaps),
+            late_events=store.late_events, alerts=summary, run_dir=self.run_dir.path)
+        path = await asyncio.to_thread(write_report, self.run_dir.path, report)
+        self.finished = path
+        log.info("final report %s (%s)", path, finished_by)
+        return path
+
+    async def _recount(self, start: datetime, end: datetime) -> Recount:
+        try:
+            rows, price_positions = await self.poller.recount(start, end)
+        except Exception as exc:  # noqa: BLE001 - the report still goes out, marked
+            reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                            self._secrets)
+            log.warning("exact recount failed, the report uses streamed totals: %s", reason)
+            return Recount({}, 0, error=reason)
+        totals = count_rows(EventClassifier(self.config.events), rows)
+        return Recount(totals, price_positions)
+
+    async def close(self) -> None:
+        await self.poller.close()
+
+    @property
+    def view(self) -> MetricsView | None:
+        return self.store.view(self.clock.now()) if self.store else None
+
+    def info(self) -> dict[str, Any]:
+        return {"run_dir": str(self.run_dir.path)}

@@ -1,0 +1,125 @@
+"""The headless per-minute block, like the old console monitor, without its defects."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Mapping
+
+from rich.console import Console
+from rich.text import Text
+
+from tui.store.view import MetricsView
+
+PROBLEMS = ("unprotected", "aged", "zombies", "emergency_closes", "errors", "ws_reconnects")
+
+
+def _n(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    if digits:
+        return f"{value:,.{digits}f}"
+    return f"{int(round(value)):,}"
+
+
+def _hm(seconds: float | None) -> str:
+    if seconds is None:
+        return "open-ended"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}"
+
+
+def _counter_line(values: Mapping[str, float], exchanges: tuple[str, ...]) -> Text:
+    opened = _n(values.get("positions_opened"))
+    per_exchange = ", ".join(f"{x} {_n(values.get(f'positions_opened.{x}', 0))}"
+                             for x in exchanges if values.get(f"positions_opened.{x}"))
+    if per_exchange:
+        opened += f" ({per_exchange})"
+    parts = [
+        ("opened", opened, False), ("closed", _n(values.get("positions_closed")), False),
+        ("price updates", f"{_n(values.get('price_updates'))} "
+                          f"({_n(values.get('positions_price_updated'))} pos)", False),
+        ("TS activations", _n(values.get("ts_activations")), False),
+        ("SL moves", _n(values.get("sl_updates")), False),
+        ("zombies", _n(values.get("zombies")), bool(values.get("zombies"))),
+        ("emergency", _n(values.get("emergency_closes")), bool(values.get("emergency_closes"))),
+        ("errors", _n(values.get("errors")), bool(values.get("errors"))),
+        ("WS reconnects", _n(values.get("ws_reconnects")), bool(values.get("ws_reconnects"))),
+    ]
+    return _join(parts)
+
+
+def _join(parts: list[tuple[str, str, bool]]) -> Text:
+    text = Text()
+    for index, (label, value, bad) in enumerate(parts):
+        if index:
+            text.append(" · ", style="dim")
+        text.append(f"{label} ")
+        text.append(("! " if bad else "") + value, style="bold red" if bad else "bold")
+    return text
+
+
+def _gauges(values: Mapping[str, float], exchanges: tuple[str, ...], window: bool) -> Text:
+    def g(name: str) -> str:
+        if window:
+            return f"avg {_n(values.get(name + '_avg'), 1)} max {_n(values.get(name + '_max'))}"
+        return _n(values.get(name))
+
+    total = g("open_positions")
+    per = ", ".join(f"{x} {_n(values.get(f'open_positions.{x}'))}" for x in exchanges)
+    if per and not window:
+        total += f" ({per})"
+    unprotected, aged = values.get("unprotected"), values.get("aged")
+    return _join([("open", total, False),
+                  ("without SL", g("unprotected"), bool(unprotected)),
+                  ("aged", g("aged"), bool(aged))])
+
+
+def minute_block(view: MetricsView, alerts: list[str] | None = None) -> list[Text]:
+    cur = view.windows["current"]
+    stamp = view.now.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    db = (f"db OK {_n(cur.get('poll_ms'), 1)} ms" if view.db_up
+          else f"db DOWN since {_time(view.db_down_since)}: {view.db_error}")
+    silent = cur.get("bot_silent_s")
+    head = Text(f"=== {stamp} · elapsed {_hm(view.elapsed_s)}"
+                f" · remaining {_hm(view.remaining_s)} · ", style="bold")
+    head.append(db, style="bold green" if view.db_up else "bold red")
+    head.append(f" · last bot event {_n(silent)} s ago" if silent is not None else "")
+    lines = [head]
+    lines.append(Text("CURRENT STATE    ", style="cyan").append_text(
+        _gauges(cur, view.exchanges, window=False)))
+    for label, window in (("LAST MINUTE      ", "last_minute"),
+                          ("LAST 10 MINUTES  ", "last_10_minutes"),
+                          ("ALL TIME         ", "all_time")):
+        values = view.windows[window]
+        line = Text(label, style="cyan").append_text(_counter_line(values, view.exchanges))
+        lines.append(line)
+        if window != "last_minute":
+            lines.append(Text(" " * len(label)).append_text(
+                _gauges(values, view.exchanges, window=True)))
+    everything = view.windows["all_time"]
+    lines.append(Text(f"HEALTH           polls {_n(everything.get('polls'))}"
+                      f" (failed {_n(everything.get('failed_polls'))}) · poll p50"
+                      f" {_n(everything.get('poll_p50_ms'), 1)} ms p95"
+                      f" {_n(everything.get('poll_p95_ms'), 1)} ms max"
+                      f" {_n(everything.get('poll_max_ms'), 1)} ms · snapshots"
+                      f" {view.snapshots_written} · gaps {len(view.gaps)}", style="dim"))
+    for alert in alerts or []:
+        lines.append(Text(alert, style="bold yellow"))
+    return lines
+
+
+def _time(ts: datetime | None) -> str:
+    return ts.astimezone().strftime("%H:%M:%S") if ts else "?"
+
+
+class ConsolePrinter:
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(highlight=False, soft_wrap=True)
+
+    def block(self, view: MetricsView, alerts: list[str] | None = None) -> None:
+        for line in minute_block(view, alerts):
+            self.console.print(line)
+        self.console.print()
+
+    def say(self, text: str, style: str | None = None) -> None:
+        self.console.print(text, style=style)

@@ -1,0 +1,225 @@
+"""DbPoller: one read-only round trip per poll, each event row counted exactly once.
+
+The cursor (:class:`EventCursor`) lives outside the connection pool, so an outage and a
+reconnect continue where the last successful poll stopped: rows written during the outage are
+read afterwards, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from tui.config import Config, redact, secrets_of
+from tui.errors import SchemaError
+from tui.resources import read_sql
+from tui.sources.connect import create_pool, explain_connect_error, render_sql
+from tui.sources.samples import DbSample, EventRow, OpenPosition
+
+log = logging.getLogger(__name__)
+
+# The columns the poll reads, per configured table (the config key names the table).
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "events_table": ("id", "created_at", "event_type", "exchange", "symbol", "severity",
+                     "position_id"),
+    "positions_table": ("id", "symbol", "exchange", "side", "status", "opened_at", "entry_price",
+                        "current_price", "pnl_percentage", "unrealized_pnl", "has_stop_loss",
+                        "stop_loss_price", "has_trailing_stop"),
+    "trailing_stop_table": ("symbol", "exchange", "state", "is_activated", "current_stop_price"),
+}
+NO_ID_ABOVE = 2**62  # first poll: nothing is "above the last id" yet; the look-back reads all
+ROW_CAP = 20_000
+
+_CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError,
+                      asyncpg.ConnectionDoesNotExistError, asyncpg.CannotConnectNowError,
+                      asyncpg.PostgresConnectionError)
+
+
+class PollError(Exception):
+    """A poll that failed; ``reason`` is one redacted line for the gap record."""
+
+    def __init__(self, reason: str, connection_lost: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.connection_lost = connection_lost
+
+
+@dataclass
+class EventCursor:
+    """What the next poll must not count again."""
+
+    lookback_start: datetime
+    max_id: int = NO_ID_ABOVE
+    seen: dict[int, datetime] = field(default_factory=dict)  # id -> created_at, recent only
+
+    def params(self) -> tuple[datetime, int, list[int]]:
+        return self.lookback_start, self.max_id, list(self.seen)
+
+    def advance(self, db_now: datetime, lookback: timedelta, rows: list[EventRow],
+                table_max_id: int | None, truncated: bool) -> None:
+        for row in rows:
+            self.seen[row.id] = row.created_at
+        if truncated:
+            # Unreturned rows all have larger ids than the last one returned.
+            self.max_id = max(row.id for row in rows)
+        elif table_max_id is not None:
+            # Every visible row up to table_max_id was either returned or is older than the
+            # look-back (deliberately skipped), so the next poll only needs what lies above.
+            self.max_id = table_max_id
+        elif self.max_id == NO_ID_ABOVE:
+            self.max_id = 0  # empty table: every future row is above 0
+        self.lookback_start = max(self.lookback_start, db_now - lookback)
+        cutoff = self.lookback_start
+        self.seen = {i: at for i, at in self.seen.items() if at is None or at >= cutoff}
+
+
+class DbPoller:
+    def __init__(self, config: Config, row_cap: int = ROW_CAP) -> None:
+        self.config = config
+        self.row_cap = row_cap
+        self.pool: asyncpg.Pool | None = None
+        self.cursor: EventCursor | None = None
+        self.lookback = timedelta(seconds=config.poll.lookback_s)
+        self._poll_sql = render_sql(config, read_sql("poll/poll.sql", config.sql_dir))
+        self._secrets = secrets_of(config)
+
+    async def connect(self) -> datetime:
+        """Open the pool, verify the schema; return the database clock. Raises BotmonError."""
+        self.pool = await create_pool(self.config, max_size=2)
+        try:
+            async with self.pool.acquire() as conn:
+                await self._check_schema(conn)
+                return await conn.fetchval("SELECT now()")
+        except _CONNECTION_ERRORS as exc:
+            await self.close()
+            raise explain_connect_error(self.config, exc) from None
+        except SchemaError:
+            await self.close()
+            raise
+
+    async def _check_schema(self, conn: asyncpg.Connection) -> None:
+        db = self.config.database
+        tables = {key: getattr(db, key) for key in REQUIRED_COLUMNS}
+        rows = await conn.fetch(read_sql("check/columns.sql", self.config.sql_dir), db.schema,
+                                list(tables.values()))
+        present: dict[str, set[str]] = {}
+        for row in rows:
+            present.setdefault(row["table_name"], set()).add(row["column_name"])
+        missing = []
+        for key, table in tables.items():
+            if table not in present:
+                missing.append(f"table {db.schema}.{table} (database.{key})")
+                continue
+            lost = [c for c in REQUIRED_COLUMNS[key] if c not in present[table]]
+            if lost:
+                missing.append(f"columns {', '.join(lost)} of {db.schema}.{table} "
+                               f"(database.{key})")
+        if missing:
+            raise SchemaError(f"schema {db.schema}", "missing " + "; ".join(missing),
+                              "point database.schema / database.*_table at the bot's tables "
+                              "(see config.example.toml)")
+
+    def start_cursor(self, since: datetime) -> None:
+        """Count events created from ``since`` on (history for the windows, or a resume)."""
+        self.cursor = EventCursor(lookback_start=since)
+
+    async def poll(self) -> DbSample:
+        if self.cursor is None:
+            raise RuntimeError("start_cursor() first")
+        if self.pool is None:
+            try:
+                self.pool = await create_pool(self.config, max_size=2)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a gap reason
+                raise PollError(self._reason(exc), connection_lost=True) from None
+        lookback_start, max_id, seen = self.cursor.params()
+        started = time.perf_counter()
+        try:
+            row = await self.pool.fetchrow(
+                self._poll_sql, lookback_start, max_id, seen,
+                list(self.config.positions.open_statuses), self.row_cap)
+        except _CONNECTION_ERRORS as exc:
+            await self.close()
+            raise PollError(self._reason(exc), connection_lost=True) from None
+        except asyncpg.QueryCanceledError:
+            raise PollError(f"poll timed out after {self.config.database.statement_timeout_ms} ms "
+                            "(statement_timeout)", connection_lost=False) from None
+        except asyncpg.PostgresError as exc:
+            raise PollError(self._reason(exc), connection_lost=False) from None
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        return self._sample(row, latency_ms)
+
+    def _sample(self, row: Any, latency_ms: float) -> DbSample:
+        assert self.cursor is not None
+        db_now: datetime = row["db_now"]
+        events = _events(row, db_now)
+        truncated = row["ev_count"] >= self.row_cap
+        self.cursor.advance(db_now, self.lookback, events, row["max_id"], truncated)
+        return DbSample(db_now=db_now, latency_ms=latency_ms, positions=_positions(row),
+                        events=tuple(events), last_event_at=row["last_event_at"],
+                        truncated=truncated)
+
+    def _reason(self, exc: BaseException) -> str:
+        text = str(exc).strip() or type(exc).__name__
+        if isinstance(exc, _CONNECTION_ERRORS) or isinstance(exc, ConnectionError):
+            text = f"database unreachable: {text}"
+        return redact(text.splitlines()[0], self._secrets)
+
+    async def close(self) -> None:
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            try:
+                await pool.close()
+            except Exception:  # noqa: BLE001 - a dead pool cannot close cleanly
+                pool.terminate()
+
+    # -- the report's exact recount --------------------------------------------------------------
+    async def recount(self, start: datetime, end: datetime,
+                      timeout_ms: int = 60_000) -> tuple[list[tuple[str, str, str, int]], int]:
+        """Exact (type, severity, exchange, n) rows and distinct price-updated positions."""
+        from tui.sources.connect import connect
+
+        conn = await connect(self.config, statement_timeout_ms=timeout_ms)
+        try:
+            rows = await conn.fetch(render_sql(self.config, read_sql(
+                "report/totals.sql", self.config.sql_dir)), start, end)
+            types = sorted({r["event_type"] for r in rows})
+            classifier_types = [t for t in types if _matches_any(
+                t, self.config.events.price_updates)]
+            price_positions = await conn.fetchval(render_sql(self.config, read_sql(
+                "report/price_positions.sql", self.config.sql_dir)), start, end, classifier_types)
+        finally:
+            await conn.close()
+        return ([(r["event_type"], r["severity"], r["exchange"], r["n"]) for r in rows],
+                int(price_positions or 0))
+
+
+def _matches_any(name: str, patterns: tuple[str, ...]) -> bool:
+    from fnmatch import fnmatchcase
+
+    return any(fnmatchcase(name, p) for p in patterns)
+
+
+def _events(row: Any, db_now: datetime) -> list[EventRow]:
+    if not row["ev_count"]:
+        return []
+    return [EventRow(id=i, created_at=at or db_now, event_type=t, exchange=x, symbol=s,
+                     severity=v, position_id=p)
+            for i, at, t, x, s, v, p in zip(row["ev_id"], row["ev_created_at"], row["ev_type"],
+                                            row["ev_exchange"], row["ev_symbol"],
+                                            row["ev_severity"], row["ev_position_id"])]
+
+
+def _positions(row: Any) -> tuple[OpenPosition, ...]:
+    if not row["pos_id"]:
+        return ()
+    columns = ("id", "symbol", "exchange", "side", "status", "opened_at", "entry_price",
+               "current_price", "pnl_percent", "unrealized_pnl", "has_stop_loss",
+               "stop_loss_price", "has_trailing_stop", "ts_state", "ts_activated",
+               "ts_stop_price")
+    return tuple(OpenPosition(*values)
+                 for values in zip(*(row[f"pos_{name}"] for name in columns)))

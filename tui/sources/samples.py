@@ -1,0 +1,57 @@
+"""What the sources hand to the metric store: plain, immutable records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    id: int
+    created_at: datetime
+    event_type: str
+    exchange: str | None
+    symbol: str | None
+    severity: str | None
+    position_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPosition:
+    id: int
+    symbol: str
+    exchange: str
+    side: str
+    status: str
+    opened_at: datetime | None
+    entry_price: float | None
+    current_price: float | None
+    pnl_percent: float | None
+    unrealized_pnl: float | None
+    has_stop_loss: bool | None
+    stop_loss_price: float | None
+    has_trailing_stop: bool | None
+    ts_state: str | None
+    ts_activated: bool | None
+    ts_stop_price: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DbSample:
+    """One successful poll: the database clock, the gauges' raw rows and the new events."""
+
+    db_now: datetime
+    latency_ms: float
+    positions: tuple[OpenPosition, ...]
+    events: tuple[EventRow, ...]
+    last_event_at: datetime | None
+    truncated: bool = False  # more new rows wait: poll again at once
+
+
+@dataclass(frozen=True, slots=True)
+class PollFailure:
+    """A poll that did not complete; ``at`` is the estimated database time."""
+
+    at: datetime
+    reason: str

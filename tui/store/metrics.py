@@ -1,0 +1,118 @@
+"""The metric catalogue and the event classifier.
+
+Metric names are the contract between the store, the rules in ``rules/*.toml``, the panes and
+the snapshot/report writers. Per-exchange variants are ``<metric>.<exchange>``
+(e.g. ``positions_opened.bybit``, ``open_positions.binance``) for whatever exchanges appear.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from functools import lru_cache
+
+from tui.config import EventsConfig
+
+# Counted from event rows, into the minute of each row's own created_at.
+EVENT_COUNTERS: dict[str, str] = {
+    "positions_opened": "positions opened",
+    "positions_closed": "positions closed",
+    "price_updates": "price-update events",
+    "ts_activations": "trailing-stop activations",
+    "sl_updates": "stop-loss moves",
+    "zombies": "zombie orders cleaned",
+    "emergency_closes": "emergency closes",
+    "errors": "error events (ERROR/CRITICAL severity or an error type)",
+    "ws_reconnects": "WebSocket reconnects (events)",
+    "aged_detected": "aged-position detections",
+    "unprotected_detected": "positions-without-SL detections",
+    "events": "all events",
+}
+# Distinct positions with at least one price update in the window.
+DISTINCT_COUNTERS: dict[str, str] = {
+    "positions_price_updated": "positions with a price update",
+}
+# Read off the latest poll; windows keep their average and maximum as <name>_avg / <name>_max.
+GAUGES: dict[str, str] = {
+    "open_positions": "open positions",
+    "unprotected": "open positions without a stop-loss",
+    "aged": "open positions older than the aged threshold",
+}
+# The monitor's own health, also available to rules.
+HEALTH: dict[str, str] = {
+    "db_up": "1 when the last poll succeeded, else 0",
+    "db_down_s": "seconds since the database became unreachable (0 when up)",
+    "poll_ms": "latency of the latest poll (ms)",
+    "poll_p50_ms": "median poll latency in the window (ms)",
+    "poll_p95_ms": "95th percentile poll latency in the window (ms)",
+    "poll_max_ms": "slowest poll in the window (ms)",
+    "polls": "successful polls in the window",
+    "failed_polls": "failed polls in the window",
+    "bot_silent_s": "seconds since the bot's newest event (database clock)",
+    "events_per_min": "event rate (events per minute)",
+    "gap_minutes": "minutes recorded as gaps (no successful poll)",
+    "late_events": "events that arrived after their minute's snapshot was written",
+}
+
+WINDOWS = ("current", "last_minute", "last_10_minutes", "all_time")
+
+
+def gauge_aggregates(name: str) -> tuple[str, str]:
+    """``open_positions`` -> ``open_positions_avg``; ``open_positions.bybit`` ->
+    ``open_positions_avg.bybit`` (the exchange stays the last part of the name)."""
+    base, dot, exchange = name.partition(".")
+    return f"{base}_avg{dot}{exchange}", f"{base}_max{dot}{exchange}"
+
+
+def base_metric_names() -> list[str]:
+    """Every metric name a rule may use (per-exchange variants add ``.<exchange>``)."""
+    names = list(EVENT_COUNTERS) + list(DISTINCT_COUNTERS) + list(GAUGES) + list(HEALTH)
+    for gauge in GAUGES:
+        names.extend(gauge_aggregates(gauge))
+    return names
+
+
+class EventClassifier:
+    """Maps (event_type, severity) to the counters it feeds; config lists may hold globs."""
+
+    def __init__(self, events: EventsConfig) -> None:
+        self._lists = {name: getattr(events, name) for name in EVENT_COUNTERS
+                       if name not in ("errors", "events")}
+        self._error_types = events.errors
+        self._error_severities = frozenset(s.upper() for s in events.error_severities)
+        self._price_types = events.price_updates
+        self._stream_exclude = events.stream_exclude
+        self.counters_for = lru_cache(maxsize=4096)(self._counters_for)
+        self.is_notable = lru_cache(maxsize=1024)(self._is_notable)
+        self.is_price_update = lru_cache(maxsize=1024)(self._is_price_update)
+
+    @staticmethod
+    def _matches(event_type: str, patterns: tuple[str, ...]) -> bool:
+        return any(fnmatchcase(event_type, p) for p in patterns)
+
+    def _counters_for(self, event_type: str, severity: str | None) -> tuple[str, ...]:
+        found = ["events"]
+        found.extend(name for name, patterns in self._lists.items()
+                     if self._matches(event_type, patterns))
+        if (severity or "").upper() in self._error_severities or self._matches(
+                event_type, self._error_types):
+            found.append("errors")
+        return tuple(found)
+
+    def _is_notable(self, event_type: str) -> bool:
+        return not self._matches(event_type, self._stream_exclude)
+
+    def _is_price_update(self, event_type: str) -> bool:
+        return self._matches(event_type, self._price_types)
+
+
+def count_rows(classifier: EventClassifier,
+               rows: list[tuple[str, str | None, str | None, int]]) -> dict[str, int]:
+    """Totals (and ``<metric>.<exchange>``) from grouped (type, severity, exchange, n) rows."""
+    totals: dict[str, int] = {}
+    for event_type, severity, exchange, n in rows:
+        for name in classifier.counters_for(event_type, severity):
+            totals[name] = totals.get(name, 0) + n
+            if exchange:
+                key = f"{name}.{exchange.lower()}"
+                totals[key] = totals.get(key, 0) + n
+    return totals

@@ -1,0 +1,346 @@
+"""MetricStore: minute buckets keyed by each event's own timestamp, and the four windows.
+
+Sources call :meth:`ingest` / :meth:`record_failure` on the event loop (no locks); everything
+else reads frozen :class:`MetricsView` objects. Memory is bounded: minute buckets older than the
+retention are dropped (all-time figures are plain counters), the event stream is a capped deque.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Iterable
+
+from tui.config import Config
+from tui.sources.samples import DbSample, EventRow, OpenPosition
+from tui.store.buckets import MINUTE, Gauge, LatencyHistogram, MinuteBucket, minute_of, percentile
+from tui.store.metrics import (DISTINCT_COUNTERS, EVENT_COUNTERS, GAUGES, EventClassifier,
+                               gauge_aggregates)
+from tui.store.view import MetricsView
+
+RETENTION_MINUTES = 120
+SERIES_MINUTES = 60
+STREAM_CAP = 200
+MAX_GAPS_KEPT = 2000
+MAX_EXCHANGES = 32
+
+
+def has_stop_loss(position: OpenPosition, rule: str) -> bool:
+    flag = bool(position.has_stop_loss)
+    price = position.stop_loss_price is not None and position.stop_loss_price > 0
+    return {"flag": flag, "price": price, "flag_or_price": flag or price,
+            "flag_and_price": flag and price}[rule]
+
+
+class MetricStore:
+    def __init__(self, config: Config, run_start: datetime, run_end: datetime | None = None,
+                 retention_minutes: int = RETENTION_MINUTES) -> None:
+        self.config = config
+        self.classifier = EventClassifier(config.events)
+        self.run_start = run_start
+        self.run_end = run_end
+        self.retention = retention_minutes
+        self.buckets: dict[datetime, MinuteBucket] = {}
+        self.all_time: Counter = Counter()
+        self.all_time_price_positions: set[int] = set()
+        self.all_time_gauges: dict[str, Gauge] = {}
+        self.latency = LatencyHistogram()
+        self.polls_ok = 0
+        self.polls_failed = 0
+        self.version = 0
+        self.db_up = False
+        self.db_down_since: datetime | None = None
+        self.db_error: str | None = None
+        self.last_now: datetime | None = None  # newest database time seen
+        self.last_event_at: datetime | None = None
+        self.latest_positions: tuple[OpenPosition, ...] = ()
+        self.latest_gauges: dict[str, float] = {}
+        self.latest_latency: float | None = None
+        self.stream: deque[EventRow] = deque(maxlen=STREAM_CAP)
+        self.exchanges: set[str] = set()
+        self.gaps: deque[tuple[datetime, str]] = deque(maxlen=MAX_GAPS_KEPT)
+        self.gap_count = 0
+        self.late_events = 0
+        self.snapshots_written = 0
+        self.sealed_through: datetime | None = None  # newest minute whose snapshot is out
+        self.aged_after = timedelta(hours=config.positions.aged_hours)
+        # Extra named values from other sources (log tailer, consistency checks) per window.
+        self.extra: dict[str, object] = {}
+
+    # -- input ---------------------------------------------------------------------------------
+    def bucket(self, minute: datetime) -> MinuteBucket | None:
+        """The bucket of ``minute``, created on demand; None when older than the retention."""
+        found = self.buckets.get(minute)
+        if found is not None:
+            return found
+        newest = self.last_now or minute
+        if minute < minute_of(newest) - timedelta(minutes=self.retention):
+            return None
+        found = self.buckets[minute] = MinuteBucket(minute)
+        if self.sealed_through is not None and minute <= self.sealed_through:
+            found.sealed = True
+        return found
+
+    def ingest(self, sample: DbSample) -> None:
+        self.version += 1
+        self.last_now = max(self.last_now, sample.db_now) if self.last_now else sample.db_now
+        self.db_up, self.db_down_since, self.db_error = True, None, None
+        if sample.last_event_at is not None:
+            self.last_event_at = sample.last_event_at
+        for event in sample.events:
+            self._count_event(event)
+        self._sample_gauges(sample)
+        self._evict()
+
+    def _in_run(self, ts: datetime) -> bool:
+        return ts >= self.run_start and (self.run_end is None or ts <= self.run_end)
+
+    def _count_event(self, event: EventRow) -> None:
+        names = self.classifier.counters_for(event.event_type, event.severity)
+        exchange = event.exchange.lower() if event.exchange else None
+        if exchange and len(self.exchanges) < MAX_EXCHANGES:
+            self.exchanges.add(exchange)
+        keys = list(names)
+        if exchange:
+            keys.extend(f"{name}.{exchange}" for name in names)
+        price = self.classifier.is_price_update(event.event_type) and event.position_id is not None
+        bucket = self.bucket(minute_of(event.created_at))
+        if bucket is not None:
+            bucket.counters.update(keys)
+            if price:
+                bucket.price_positions.add(event.position_id)
+            if bucket.sealed and bucket.start >= minute_of(self.run_start):
+                bucket.late += 1
+                self.late_events += 1
+        if self._in_run(event.created_at):
+            self.all_time.update(keys)
+            if price:
+                self.all_time_price_positions.add(event.position_id)
+        if self.classifier.is_notable(event.event_type):
+            self.stream.append(event)
+
+    def _sample_gauges(self, sample: DbSample) -> None:
+        rule = self.config.positions.stop_loss_check
+        values: Counter = Counter()
+        for position in sample.positions:
+            exchange = (position.exchange or "?").lower()
+            if len(self.exchanges) < MAX_EXCHANGES:
+                self.exchanges.add(exchange)
+            values["open_positions"] += 1
+            values[f"open_positions.{exchange}"] += 1
+            if not has_stop_loss(position, rule):
+                values["unprotected"] += 1
+                values[f"unprotected.{exchange}"] += 1
+            if position.opened_at and sample.db_now - position.opened_at > self.aged_after:
+                values["aged"] += 1
+                values[f"aged.{exchange}"] += 1
+        for name in GAUGES:
+            values.setdefault(name, 0)
+        for exchange in self.exchanges:
+            for name in GAUGES:
+                values.setdefault(f"{name}.{exchange}", 0)
+        self.latest_positions = sample.positions
+        self.latest_gauges = dict(values)
+        self.latest_latency = sample.latency_ms
+        self.polls_ok += 1
+        self.latency.add(sample.latency_ms)
+        bucket = self.bucket(minute_of(sample.db_now))
+        if bucket is not None:
+            bucket.polls_ok += 1
+            bucket.add_latency(sample.latency_ms)
+            for name, value in values.items():
+                bucket.add_gauge(name, value)
+        if self._in_run(sample.db_now):
+            for name, value in values.items():
+                self.all_time_gauges.setdefault(name, Gauge()).add(value)
+
+    def record_failure(self, at: datetime, reason: str) -> None:
+        self.version += 1
+        self.polls_failed += 1
+        if self.db_up or self.db_down_since is None:
+            self.db_down_since = at
+        self.db_up = False
+        self.db_error = reason
+        self.last_now = max(self.last_now, at) if self.last_now else at
+        bucket = self.bucket(minute_of(at))
+        if bucket is not None:
+            bucket.polls_failed += 1
+            bucket.failure = reason
+        self._evict()
+
+    def _evict(self) -> None:
+        if self.last_now is None:
+            return
+        oldest = minute_of(self.last_now) - timedelta(minutes=self.retention)
+        for minute in [m for m in self.buckets if m < oldest]:
+            del self.buckets[minute]
+
+    # -- minutes and snapshots -------------------------------------------------------------------
+    def due_minutes(self, now: datetime, grace_s: float) -> list[datetime]:
+        """Run minutes whose snapshot is due: ended ``grace_s`` ago and not yet written."""
+        first = minute_of(self.run_start)
+        if self.sealed_through is not None:
+            first = max(first, self.sealed_through + MINUTE)
+        last_end = now - timedelta(seconds=grace_s)
+        if self.run_end is not None:
+            last_end = min(last_end, self.run_end + timedelta(seconds=59.999999))
+        minutes = []
+        minute = first
+        while minute + MINUTE <= last_end:
+            minutes.append(minute)
+            minute += MINUTE
+        return minutes
+
+    def seal(self, minute: datetime) -> MinuteBucket:
+        """Mark ``minute`` as written; a gap is remembered with its reason."""
+        bucket = self.bucket(minute) or MinuteBucket(minute)
+        bucket.sealed = True
+        self.sealed_through = minute
+        self.snapshots_written += 1
+        if bucket.is_gap:
+            self.gap_count += 1
+            self.gaps.append((minute, self.gap_reason(bucket)))
+        return bucket
+
+    def gap_reason(self, bucket: MinuteBucket) -> str:
+        if bucket.failure:
+            return bucket.failure
+        if self.polls_ok == 0 and self.polls_failed == 0:
+            return "no poll yet"
+        return "no poll completed in this minute (monitor stalled or suspended)"
+
+    def minute_values(self, bucket: MinuteBucket) -> dict[str, float]:
+        """Flat metric values of one minute: counters, gauges (last/avg/max), poll health."""
+        values = self._aggregate([bucket], span=1)
+        values["db_up"] = 0 if bucket.is_gap else 1
+        return values
+
+    def _window(self, minutes: Iterable[datetime]) -> dict[str, float]:
+        minutes = list(minutes)
+        found = [self.buckets[m] for m in minutes if m in self.buckets]
+        return self._aggregate(found, span=len(minutes))
+
+    @staticmethod
+    def _aggregate(buckets: list[MinuteBucket], span: int) -> dict[str, float]:
+        counters: Counter = Counter()
+        price_positions: set[int] = set()
+        gauges: dict[str, Gauge] = {}
+        latencies: list[float] = []
+        polls_ok = polls_failed = 0
+        for bucket in buckets:
+            counters.update(bucket.counters)
+            price_positions |= bucket.price_positions
+            for name, gauge in bucket.gauges.items():
+                gauges.setdefault(name, Gauge()).merge(gauge)
+            latencies.extend(bucket.latencies)
+            polls_ok += bucket.polls_ok
+            polls_failed += bucket.polls_failed
+        values: dict[str, float] = {name: 0 for name in EVENT_COUNTERS}
+        values.update(counters)
+        values["positions_price_updated"] = len(price_positions)
+        _gauge_values(values, gauges)
+        values["polls"] = polls_ok
+        values["failed_polls"] = polls_failed
+        if latencies:
+            values["poll_p50_ms"] = round(percentile(latencies, 0.5) or 0, 2)
+            values["poll_p95_ms"] = round(percentile(latencies, 0.95) or 0, 2)
+            values["poll_max_ms"] = round(max(latencies), 2)
+        values["events_per_min"] = round(counters.get("events", 0) / max(span, 1), 2)
+        return values
+
+    def _current(self, now: datetime) -> dict[str, float]:
+        bucket = self.buckets.get(minute_of(now))
+        values: dict[str, float] = {name: 0 for name in EVENT_COUNTERS}
+        if bucket is not None:
+            values.update(bucket.counters)
+            values["positions_price_updated"] = len(bucket.price_positions)
+        else:
+            values["positions_price_updated"] = 0
+        if self.db_up or self.latest_gauges:
+            values.update(self.latest_gauges)
+        values.update(self._health(now))
+        return values
+
+    def _health(self, now: datetime) -> dict[str, float]:
+        values: dict[str, float] = {
+            "db_up": 1 if self.db_up else 0,
+            "db_down_s": 0.0 if self.db_up or self.db_down_since is None
+            else round((now - self.db_down_since).total_seconds(), 1),
+            "gap_minutes": self.gap_count,
+            "late_events": self.late_events,
+        }
+        if self.latest_latency is not None:
+            values["poll_ms"] = round(self.latest_latency, 2)
+        if self.last_event_at is not None:
+            values["bot_silent_s"] = round(max(0.0, (now - self.last_event_at).total_seconds()), 1)
+        return values
+
+    def _all_time(self, now: datetime) -> dict[str, float]:
+        values: dict[str, float] = {name: 0 for name in EVENT_COUNTERS}
+        values.update(self.all_time)
+        values["positions_price_updated"] = len(self.all_time_price_positions)
+        _gauge_values(values, self.all_time_gauges)
+        values["polls"] = self.polls_ok
+        values["failed_polls"] = self.polls_failed
+        if self.latency.count:
+            values["poll_p50_ms"] = round(self.latency.percentile(0.5) or 0, 2)
+            values["poll_p95_ms"] = round(self.latency.percentile(0.95) or 0, 2)
+            values["poll_max_ms"] = round(self.latency.peak, 2)
+        minutes = max(1.0, (now - self.run_start).total_seconds() / 60)
+        values["events_per_min"] = round(self.all_time.get("events", 0) / minutes, 2)
+        values.update(self._health(now))
+        return values
+
+    def _series(self, now: datetime, names: Iterable[str]) -> dict[str, tuple[float, ...]]:
+        end = minute_of(now)
+        minutes = [end - MINUTE * i for i in range(SERIES_MINUTES, 0, -1)]
+        series: dict[str, tuple[float, ...]] = {}
+        for name in names:
+            points = []
+            for minute in minutes:
+                bucket = self.buckets.get(minute)
+                if bucket is None or minute < minute_of(self.run_start) - timedelta(minutes=10):
+                    points.append(0.0)
+                elif name in bucket.gauges:
+                    points.append(bucket.gauges[name].mean)
+                elif name == "positions_price_updated":
+                    points.append(float(len(bucket.price_positions)))
+                else:
+                    points.append(float(bucket.counters.get(name, 0)))
+            series[name] = tuple(points)
+        return series
+
+    def view(self, now: datetime | None = None) -> MetricsView:
+        now = now or self.last_now or self.run_start
+        current = minute_of(now)
+        last_10 = [current - MINUTE * i for i in range(10, 0, -1)]
+        windows = {
+            "current": self._current(now),
+            "last_minute": self._window([current - MINUTE]),
+            "last_10_minutes": self._window(last_10),
+            "all_time": self._all_time(now),
+        }
+        series_names = list(EVENT_COUNTERS) + list(DISTINCT_COUNTERS) + list(GAUGES)
+        recent = tuple(sorted(self.stream, key=lambda e: (e.created_at, e.id), reverse=True))
+        return MetricsView(
+            now=now, run_start=self.run_start, run_end=self.run_end, version=self.version,
+            db_up=self.db_up, db_down_since=self.db_down_since, db_error=self.db_error,
+            windows=MappingProxyType({k: MappingProxyType(v) for k, v in windows.items()}),
+            exchanges=tuple(sorted(self.exchanges)), positions=self.latest_positions,
+            recent_events=recent, series=MappingProxyType(self._series(now, series_names)),
+            last_event_at=self.last_event_at, gaps=tuple(self.gaps),
+            snapshots_written=self.snapshots_written,
+            aged_after_s=self.aged_after.total_seconds(),
+            extra=MappingProxyType(dict(self.extra)),
+        )
+
+
+def _gauge_values(values: dict[str, float], gauges: dict[str, Gauge]) -> None:
+    """A gauge over a window: its last value, ``<name>_avg`` and ``<name>_max``."""
+    for name, gauge in gauges.items():
+        if gauge.count:
+            values[name] = gauge.last
+            avg, peak = gauge_aggregates(name)
+            values[avg] = round(gauge.mean, 3)
+            values[peak] = gauge.peak

@@ -1,0 +1,46 @@
+"""MetricsView: the frozen picture of the store that panes, rules and writers read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Mapping
+
+from tui.sources.samples import EventRow, OpenPosition
+
+_EMPTY: Mapping = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class MetricsView:
+    now: datetime  # database clock; estimated from the last offset while the database is down
+    run_start: datetime
+    run_end: datetime | None  # planned end (--duration), None for open-ended runs
+    version: int  # grows with every ingest or failure: an equal version means nothing changed
+    db_up: bool
+    db_down_since: datetime | None
+    db_error: str | None
+    windows: Mapping[str, Mapping[str, float]]  # window -> metric -> value
+    exchanges: tuple[str, ...]
+    positions: tuple[OpenPosition, ...]
+    recent_events: tuple[EventRow, ...]  # notable events, newest first
+    series: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: _EMPTY)  # per-minute, oldest first
+    last_event_at: datetime | None = None
+    gaps: tuple[tuple[datetime, str], ...] = ()
+    snapshots_written: int = 0
+    aged_after_s: float = 3 * 3600.0
+    extra: Mapping[str, object] = field(default_factory=lambda: _EMPTY)  # other sources (log tailer, alerts)
+
+    def value(self, metric: str, window: str = "current") -> float | None:
+        return self.windows.get(window, _EMPTY).get(metric)
+
+    @property
+    def elapsed_s(self) -> float:
+        return max(0.0, (self.now - self.run_start).total_seconds())
+
+    @property
+    def remaining_s(self) -> float | None:
+        if self.run_end is None:
+            return None
+        return max(0.0, (self.run_end - self.now).total_seconds())
