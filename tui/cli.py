@@ -142,7 +142,8 @@ async def _headless(config, run_dir, duration_s, printer) -> int:
     from tui.monitor import Monitor
     from tui.runner import run_headless
 
-    monitor = Monitor(config, run_dir, duration_s=duration_s, alerts=_alert_engine(config))
+    monitor = Monitor(config, run_dir, duration_s=duration_s,
+                      alerts=alert_engine(config, run_dir))
     try:
         try:
             view = await monitor.open()
@@ -158,12 +159,13 @@ async def _headless(config, run_dir, duration_s, printer) -> int:
         await monitor.close()
 
 
-def _alert_engine(config):
+def alert_engine(config, run_dir):
+    """The rules engine for this run (alerts.jsonl in the run directory)."""
     try:
         from tui.alerts.engine import engine_for
-    except ImportError:
+    except ImportError:  # the rules engine is not part of this installation yet
         return None
-    return engine_for(config)
+    return engine_for(config, alerts_path=run_dir.file("alerts.jsonl"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ schedule. Polls never overlap: the next one is scheduled only after the previous
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class AlertHook(Protocol):
     """What the monitor needs from the rules engine (tui.alerts)."""
 
     def evaluate(self, view: MetricsView) -> list[dict]: ...
+    def items(self) -> tuple: ...  # AlertItem, for the view
     def summary(self) -> AlertSummary: ...
 
 
@@ -151,6 +153,7 @@ class Monitor:
         view = self.store.view(now)
         if self.alerts is not None:
             self.alerts.evaluate(view)
+            view = dataclasses.replace(view, alerts=self.alerts.items())
         return view
 
     async def _write_minute(self, minute: datetime) -> None:

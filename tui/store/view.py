@@ -30,7 +30,8 @@ class MetricsView:
     gaps: tuple[tuple[datetime, str], ...] = ()
     snapshots_written: int = 0
     aged_after_s: float = 3 * 3600.0
-    extra: Mapping[str, object] = field(default_factory=lambda: _EMPTY)  # other sources (log tailer, alerts)
+    extra: Mapping[str, object] = field(default_factory=lambda: _EMPTY)  # other sources (log tailer)
+    alerts: tuple = ()  # tui.alerts.model.AlertItem: pending, firing, then recently resolved
 
     def value(self, metric: str, window: str = "current") -> float | None:
         return self.windows.get(window, _EMPTY).get(metric)
