@@ -214,18 +214,22 @@ class Monitor:
 
     # -- the end ---------------------------------------------------------------------------------
     async def finish(self, finished_by: str) -> Path:
-        """Write the last due snapshots, recount exactly, write the final report."""
+        """Recount the run exactly, write the last due snapshots and the final report.
+
+        The run ends at the planned end, or now; "now" is read from the database when it
+        answers, because the local estimate lags it by a poll's latency and would leave out
+        rows stamped in the last milliseconds.
+        """
         if self.finished is not None:
             return self.finished
         assert self.store is not None
         store = self.store
-        now = self.clock.now()
-        end = min(now, store.run_end) if store.run_end else now
+        planned = store.run_end
+        recount, end = await self._recount(store.run_start, planned)
         end = max(end, store.run_start)
         for minute in store.due_minutes(end, 0.0):
             if minute + timedelta(minutes=1) <= end:
                 await self._write_minute(minute)
-        recount = await self._recount(store.run_start, end)
         summary = self.alerts.summary() if self.alerts is not None else AlertSummary()
         view = store.view(end)
         report = build_report(
@@ -238,16 +242,19 @@ class Monitor:
         log.info("final report %s (%s)", path, finished_by)
         return path
 
-    async def _recount(self, start: datetime, end: datetime) -> Recount:
+    async def _recount(self, start: datetime,
+                       planned_end: datetime | None) -> tuple[Recount, datetime]:
+        estimate = self.clock.now()
         try:
-            rows, price_positions = await self.poller.recount(start, end)
+            counted = await self.poller.recount(start, planned_end)
         except Exception as exc:  # noqa: BLE001 - the report still goes out, marked
             reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                             self._secrets)
             log.warning("exact recount failed, the report uses streamed totals: %s", reason)
-            return Recount({}, 0, error=reason)
-        totals = count_rows(EventClassifier(self.config.events), rows)
-        return Recount(totals, price_positions)
+            fallback = min(estimate, planned_end) if planned_end else estimate
+            return Recount({}, 0, error=reason), fallback
+        totals = count_rows(EventClassifier(self.config.events), counted.rows)
+        return Recount(totals, counted.price_positions), counted.end
 
     async def close(self) -> None:
         await self.poller.close()

@@ -178,24 +178,33 @@ class DbPoller:
                 pool.terminate()
 
     # -- the report's exact recount --------------------------------------------------------------
-    async def recount(self, start: datetime, end: datetime,
-                      timeout_ms: int = 60_000) -> tuple[list[tuple[str, str, str, int]], int]:
-        """Exact (type, severity, exchange, n) rows and distinct price-updated positions."""
+    async def recount(self, start: datetime, end: datetime | None,
+                      timeout_ms: int = 60_000) -> Recounted:
+        """Exact (type, severity, exchange, n) rows and distinct price-updated positions for
+        [start, end]; ``end=None`` means the database's now(), read on the same connection."""
         from tui.sources.connect import connect
 
         conn = await connect(self.config, statement_timeout_ms=timeout_ms)
         try:
+            db_now = await conn.fetchval("SELECT now()")
+            end = db_now if end is None else min(end, db_now)
             rows = await conn.fetch(render_sql(self.config, read_sql(
                 "report/totals.sql", self.config.sql_dir)), start, end)
             types = sorted({r["event_type"] for r in rows})
-            classifier_types = [t for t in types if _matches_any(
-                t, self.config.events.price_updates)]
+            price_types = [t for t in types if _matches_any(t, self.config.events.price_updates)]
             price_positions = await conn.fetchval(render_sql(self.config, read_sql(
-                "report/price_positions.sql", self.config.sql_dir)), start, end, classifier_types)
+                "report/price_positions.sql", self.config.sql_dir)), start, end, price_types)
         finally:
             await conn.close()
-        return ([(r["event_type"], r["severity"], r["exchange"], r["n"]) for r in rows],
-                int(price_positions or 0))
+        return Recounted(end, [(r["event_type"], r["severity"], r["exchange"], r["n"])
+                               for r in rows], int(price_positions or 0))
+
+
+@dataclass
+class Recounted:
+    end: datetime
+    rows: list[tuple[str, str | None, str | None, int]]
+    price_positions: int
 
 
 def _matches_any(name: str, patterns: tuple[str, ...]) -> bool:

@@ -206,6 +206,8 @@ class MetricStore:
     def gap_reason(self, bucket: MinuteBucket) -> str:
         if bucket.failure:
             return bucket.failure
+        if not self.db_up and self.db_error:  # no attempt fell in this minute (back-off)
+            return self.db_error
         if self.polls_ok == 0 and self.polls_failed == 0:
             return "no poll yet"
         return "no poll completed in this minute (monitor stalled or suspended)"

@@ -1,0 +1,169 @@
+"""The monitor end to end on real PostgreSQL: snapshots, gaps, the report, outages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tui.config import load_config
+from tui.demo.embedded import EmbeddedPostgres, create_bot_database
+from tui.monitor import Monitor
+from tui.outputs.report import OLD_KIT_TOTALS
+from tui.outputs.rundir import RunDir
+from tui.store.buckets import MINUTE, minute_of
+
+INSERT = ("INSERT INTO monitoring.events (event_type, exchange, severity, position_id, created_at)"
+          " VALUES ($1, $2, $3, $4, now() - make_interval(secs => $5))")
+
+
+def make_monitor(dsn: str, tmp_path: Path, duration_s: float | None = 3600, **env) -> Monitor:
+    config = load_config(environ=env, overrides={"database.dsn": dsn})
+    return Monitor(config, RunDir.create(config, out=str(tmp_path)), duration_s=duration_s)
+
+
+def read_lines(run: Path) -> list[dict]:
+    lines = []
+    for path in sorted(run.glob("monitoring_snapshots_*.jsonl")):
+        lines.extend(json.loads(line) for line in path.read_text().splitlines())
+    return lines
+
+
+async def test_snapshot_lines_follow_the_old_kit_layout_plus_exchanges(bot_db, tmp_path):
+    writer = await asyncpg.connect(bot_db)
+    await writer.execute(
+        "INSERT INTO monitoring.positions (symbol, exchange, side, quantity, entry_price, status,"
+        " has_stop_loss) VALUES ('AUSDT','binance','long',1,1,'active',true),"
+        " ('BUSDT','bybit','short',1,1,'active',false), ('CUSDT','okx','long',1,1,'active',true)")
+    monitor = make_monitor(bot_db, tmp_path)
+    await monitor.open()
+    await writer.execute(INSERT, "position_created", "okx", "INFO", None, 0)
+    await writer.execute(INSERT, "health_check_failed", None, "WARNING", None, 0)
+    await monitor.poll_once()
+    start = monitor.store.run_start
+    await monitor.tick(now=minute_of(start) + 2 * MINUTE + timedelta(seconds=11))
+    lines = read_lines(monitor.run_dir.path)
+    await writer.close()
+    await monitor.close()
+    first = lines[0]
+    assert first["kind"] == "minute" and first["partial"] is True
+    positions = first["metrics"]["positions"]
+    assert positions == {"total": 3, "binance": 1, "bybit": 1, "okx": 1, "unprotected": 1,
+                         "aged": 0}
+    assert set(first["metrics"]["activity"]) >= {"new_opened", "prices_updated", "ts_activated",
+                                                 "sl_updates", "closed"}
+    assert set(first["metrics"]["issues"]) == {"aged", "zombies", "emergency", "errors",
+                                               "ws_reconnects"}
+    assert first["metrics"]["activity"]["new_opened"] == 1
+    assert first["metrics"]["issues"]["errors"] == 1
+    assert first["by_exchange"]["okx"]["opened"] == 1
+    # The minute after had no poll at all: a gap with a reason, not zeros.
+    assert lines[1]["kind"] == "gap" and lines[1]["reason"]
+    assert "metrics" not in lines[1]
+
+
+async def test_final_report_totals_equal_an_exact_count_of_the_interval(bot_db, tmp_path):
+    writer = await asyncpg.connect(bot_db)
+    await writer.execute(INSERT, "position_created", "bybit", "INFO", None, 30)  # before start
+    monitor = make_monitor(bot_db, tmp_path)
+    await monitor.open()
+    types = ["position_created", "position_closed", "trailing_stop_activated",
+             "trailing_stop_sl_updated", "zombie_order_cancelled", "order_error",
+             "emergency_close_all_triggered", "websocket_disconnected", "health_check_failed",
+             "position_updated"]
+    for i, event_type in enumerate(types * 3):
+        await writer.execute(INSERT, event_type, "binance" if i % 2 else "bybit",
+                             "ERROR" if event_type == "order_error" else "INFO", i, 0)
+    await monitor.poll_once()
+    # Committed after the last poll but stamped inside the run: the recount still has it.
+    await writer.execute(INSERT, "position_closed", "bybit", "INFO", None, 0)
+    path = await monitor.finish("test")
+    report = json.loads(path.read_text())
+    await writer.close()
+    await monitor.close()
+    for key in ("monitoring_duration_minutes", "monitoring_start", "monitoring_end",
+                "total_alerts", "critical_alerts", "warning_alerts", "metrics_summary", "alerts"):
+        assert key in report
+    assert "+00:00" in report["monitoring_start"]
+    summary = report["metrics_summary"]
+    assert set(OLD_KIT_TOTALS) <= set(summary)
+    assert summary["total_positions_opened"] == 3  # the one before the start is excluded
+    assert summary["total_positions_closed"] == 4
+    assert summary["total_ts_activations"] == 3
+    assert summary["total_sl_updates"] == 3
+    assert summary["total_zombies"] == 3
+    assert summary["total_emergency_closes"] == 3
+    assert summary["total_ws_reconnects"] == 3
+    assert summary["total_errors"] == 6  # order_error (ERROR) + health_check_failed (*_failed)
+    assert summary["counting"]["source"] == "recount"
+    assert summary["counting"]["streamed_events"] == 30
+    assert summary["counting"]["recounted_events"] == 31
+    assert summary["by_exchange"]["binance"]["closed"] == 3
+    assert summary["by_exchange"]["bybit"]["closed"] == 1
+
+
+@pytest.fixture(scope="module")
+def own_server():
+    """A private server this module may stop and start (the shared one must stay up)."""
+    root = Path(tempfile.mkdtemp(prefix="botmon-outage-", dir="/tmp"))
+    server = EmbeddedPostgres(root / "data")
+    server.start()
+    dsn = create_bot_database(server, "outage")
+    yield server, dsn
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_outage_writes_gaps_and_counts_outage_events_once_after_reconnect(own_server,
+                                                                                tmp_path):
+    server, dsn = own_server
+    monitor = make_monitor(dsn, tmp_path)
+    await monitor.open()
+    writer = await asyncpg.connect(dsn)
+    await writer.execute(INSERT, "position_created", "binance", "INFO", None, 0)
+    assert await monitor.poll_once()
+    await writer.execute(INSERT, "position_created", "binance", "INFO", None, 0)  # not polled
+    await writer.close()
+    server.stop()
+    assert not await monitor.poll_once()
+    view = monitor.view
+    assert not view.db_up and "unreachable" in view.db_error
+    assert monitor.poll_delay() >= monitor.config.poll.interval_s
+    outage_minute = minute_of(monitor.now()) + MINUTE
+    await monitor.tick(now=outage_minute + MINUTE + timedelta(seconds=11))
+    gaps = [line for line in read_lines(monitor.run_dir.path) if line["kind"] == "gap"]
+    assert gaps and "unreachable" in gaps[-1]["reason"]
+
+    server.start()
+    writer = await asyncpg.connect(dsn)
+    # Events the bot queued during the outage, flushed when the database came back.
+    for _ in range(3):
+        await writer.execute(INSERT, "position_closed", "bybit", "INFO", None, 0)
+    await writer.close()
+    assert await monitor.poll_once()
+    assert await monitor.poll_once()
+    view = monitor.view
+    assert view.db_up
+    assert view.value("positions_opened", "all_time") == 2
+    assert view.value("positions_closed", "all_time") == 3
+    await monitor.close()
+
+
+async def test_poll_timeout_is_a_failure_not_a_crash(own_server, tmp_path):
+    server, dsn = own_server
+    if not server.running:
+        server.start()
+    monitor = make_monitor(dsn, tmp_path, BOTMON_DATABASE_STATEMENT_TIMEOUT_MS="1")
+    # 1 ms is too short for even the first poll on most machines; either way no exception.
+    try:
+        await monitor.open()
+    except Exception as exc:  # noqa: BLE001
+        assert "timed out" in str(exc) or "statement timeout" in str(exc)
+    else:
+        assert await monitor.poll_once() in (True, False)
+    await monitor.close()
