@@ -115,8 +115,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def start_monitor(config, duration_s: float | None, *, headless: bool, out: str | None = None,
-                  before_close: Callable[[], Any] | None = None, banner: str = "") -> int:
-    """Open the run directory and monitor until the end; shared by `run` and `demo`."""
+                  background: Callable[[], Any] | None = None, banner: str = "") -> int:
+    """Open a run directory and monitor until the end; shared by `run` and `demo`.
+
+    ``background`` is an async context manager factory (the demo's simulated bot) that lives
+    in the same event loop as the monitor, around it.
+    """
     from tui.outputs.console import ConsolePrinter
     from tui.outputs.rundir import RunDir, setup_own_log
 
@@ -125,38 +129,51 @@ def start_monitor(config, duration_s: float | None, *, headless: bool, out: str 
     printer = ConsolePrinter()
     if banner:
         printer.say(banner)
-    if not headless:
-        try:
-            from tui.ui.app import run_app  # noqa: F401
-        except ImportError:
-            headless = True
-            printer.say("(the full-screen app is not available yet: running headless)", "dim")
-    if headless:
-        return asyncio.run(_headless(config, run_dir, duration_s, printer))
-    from tui.ui.app import run_app
-
-    return run_app(config, run_dir, duration_s)
+    if not headless and not _app_available():
+        headless = True
+        printer.say("(the full-screen app is not available: running headless)", "dim")
+    return asyncio.run(_monitor_main(config, run_dir, duration_s, printer, headless, background))
 
 
-async def _headless(config, run_dir, duration_s, printer) -> int:
+def _app_available() -> bool:
+    try:
+        from tui.ui.app import run_app  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+async def _monitor_main(config, run_dir, duration_s, printer, headless: bool, background) -> int:
+    import contextlib
+
     from tui.monitor import Monitor
     from tui.runner import run_headless
 
     monitor = Monitor(config, run_dir, duration_s=duration_s,
                       alerts=alert_engine(config, run_dir))
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(monitor.close)
         try:
             view = await monitor.open()
         except BotmonError:
             run_dir.discard()  # nothing was monitored: leave no empty run behind
             raise
-        end = view.run_end.astimezone().strftime("%H:%M:%S") if view.run_end else "no end"
-        printer.say(f"run directory: {run_dir.path}", "bold")
-        printer.say(f"monitoring since {view.run_start.astimezone():%Y-%m-%d %H:%M:%S} "
-                    f"(database clock), until {end}; first block after the first full minute")
-        return await run_headless(monitor, printer)
-    finally:
-        await monitor.close()
+        if background is not None:
+            await stack.enter_async_context(background())
+        if headless:
+            end = (view.run_end.astimezone().strftime("%H:%M:%S") if view.run_end
+                   else "no planned end")
+            printer.say(f"run directory: {run_dir.path}", "bold")
+            printer.say(f"monitoring since {view.run_start.astimezone():%Y-%m-%d %H:%M:%S} "
+                        f"(database clock) until {end}; a block per minute, Ctrl+C to stop")
+            return await run_headless(monitor, printer)
+        from tui.ui.app import run_app
+
+        finished_by = await run_app(monitor, view)
+        path = await monitor.finish(finished_by)
+        printer.say(f"final report: {path}", "bold")
+        printer.say(f"run directory: {run_dir.path}")
+        return 0
 
 
 def alert_engine(config, run_dir):

@@ -25,7 +25,7 @@ def _hm(seconds: float | None) -> str:
     if seconds is None:
         return "open-ended"
     seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}"
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def _counter_line(values: Mapping[str, float], exchanges: tuple[str, ...]) -> Text:
