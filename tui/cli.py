@@ -147,12 +147,15 @@ async def _monitor_main(config, run_dir, duration_s, printer, headless: bool, ba
     import contextlib
 
     from tui.monitor import Monitor
-    from tui.runner import run_headless
+    from tui.runner import run_headless, stop_on_signals
 
     monitor = Monitor(config, run_dir, duration_s=duration_s,
                       alerts=alert_engine(config, run_dir))
+    stop = asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(monitor.close)
+        # Before anything is printed: a SIGTERM from here on ends the run with its report.
+        received = stack.enter_context(stop_on_signals(stop)) if headless else None
         try:
             view = await monitor.open()
         except BotmonError:
@@ -166,7 +169,7 @@ async def _monitor_main(config, run_dir, duration_s, printer, headless: bool, ba
             printer.say(f"run directory: {run_dir.path}", "bold")
             printer.say(f"monitoring since {view.run_start.astimezone():%Y-%m-%d %H:%M:%S} "
                         f"(database clock) until {end}; a block per minute, Ctrl+C to stop")
-            return await run_headless(monitor, printer)
+            return await run_headless(monitor, printer, stop, received)
         from tui.ui.app import run_app
 
         finished_by = await run_app(monitor, view)

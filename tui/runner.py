@@ -39,10 +39,10 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[list[str]]:
             loop.remove_signal_handler(sig)
 
 
-async def run_headless(monitor: Monitor, printer: ConsolePrinter,
-                       stop: asyncio.Event | None = None) -> int:
-    """Print a block per written minute until the duration ends or a signal arrives."""
-    stop = stop or asyncio.Event()
+async def run_headless(monitor: Monitor, printer: ConsolePrinter, stop: asyncio.Event,
+                       received: list[str]) -> int:
+    """Print a block per written minute until the duration ends or a signal (recorded in
+    ``received`` by :func:`stop_on_signals`) sets ``stop``."""
     minutes: list[MinuteWritten] = []
     monitor.on_minute.append(minutes.append)
 
@@ -52,18 +52,17 @@ async def run_headless(monitor: Monitor, printer: ConsolePrinter,
             minutes.clear()
             printer.block(view, alerts)
 
-    with stop_on_signals(stop) as received:
-        try:
-            finished_by = await monitor.run(stop, on_view=on_view)
-        except Exception as exc:
-            log.exception("unexpected error")
-            path = await monitor.finish(f"error: {type(exc).__name__}: {exc}")
-            printer.say(f"botmon: unexpected error: {type(exc).__name__}: {exc}", "bold red")
-            printer.say(f"final report: {path}")
-            return 1
-        if received:
-            finished_by = f"signal {received[0]}"
-        path = await monitor.finish(finished_by)
+    try:
+        finished_by = await monitor.run(stop, on_view=on_view)
+    except Exception as exc:
+        log.exception("unexpected error")
+        path = await monitor.finish(f"error: {type(exc).__name__}: {exc}")
+        printer.say(f"botmon: unexpected error: {type(exc).__name__}: {exc}", "bold red")
+        printer.say(f"final report: {path}")
+        return 1
+    if received:
+        finished_by = f"signal {received[0]}"
+    path = await monitor.finish(finished_by)
     printer.say(f"final report: {path}", "bold")
     printer.say(f"run directory: {monitor.run_dir.path}")
     return 0
