@@ -275,6 +275,29 @@ async def test_performance_percentiles(seeded):
                                                            Decimal("155.17"))
 
 
+async def test_performance_pairs_each_finish_with_the_latest_start(bot_db):
+    conn = await asyncpg.connect(bot_db)
+    try:
+        await conn.executemany(
+            "INSERT INTO monitoring.events (event_type, position_id, order_id, created_at) "
+            "VALUES ($1, $2, $3, $4)", [
+                ("stop_loss_placed", 1, None, T0 + H),  # before its creation: not a sample
+                ("stop_loss_placed", 1, None, T0 + H + 2 * M),  # same instant: 0 ms
+                ("position_created", 1, None, T0 + H + 2 * M),
+                ("stop_loss_placed", 1, None, T0 + H + 3 * M),  # a second SL: not a sample
+                ("position_created", 2, None, T0 + H),
+                ("stop_loss_placed", 2, None, T0 + H + 400 * MS),
+                ("order_placed", None, "o9", T0 + H),  # never filled: not a sample
+                ("order_filled", None, "o8", T0 + H),  # never placed: not a sample
+            ])
+    finally:
+        await conn.close()
+    rows = {r["metric"]: r for r in rows_of(await run_all(bot_db), "05_performance")}
+    sl = rows["position_created -> stop_loss_placed"]
+    assert (sl["samples"], sl["avg"], sl["max"]) == (2, Decimal("200.00"), Decimal("400.00"))
+    assert rows["order_placed -> order_filled"]["samples"] == 0
+
+
 async def test_aged_positions(seeded):
     rows = rows_of(await run_all(seeded), "06_aged_positions")
     got = [(r["position_id"], r["aged_now"], r["aged_events"], r["age_hours"]) for r in rows]

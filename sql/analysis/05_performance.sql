@@ -1,42 +1,45 @@
 -- title: Performance (latencies: avg, p50, p95, p99, max)
--- position_created -> stop_loss_placed: per position (events.position_id), from its first
+-- position_created -> stop_loss_placed: per position (events.position_id), from its
 --   position_created to the first stop_loss_placed at or after it, in milliseconds.
--- order_placed -> order_filled: per order (events.order_id), first placed to first fill, in ms.
+-- order_placed -> order_filled: per order (events.order_id), placed to first fill, in ms.
 -- position lifetime: opened_at -> closed_at of the positions closed in the window, in minutes.
 -- Only events inside the window are paired. Percentiles are percentile_cont (interpolated).
 -- Parameters: $1 since, $2 until, $3 open statuses.
-WITH ev AS (
-    SELECT event_type, position_id, order_id, created_at
+-- Pairing uses one window pass per metric (the latest start at or before each finish), never a
+-- self-join, so the cost stays linear in the number of events.
+WITH sl_events AS (
+    SELECT position_id, event_type, created_at,
+           max(created_at) FILTER (WHERE event_type = 'position_created')
+               OVER (PARTITION BY position_id
+                     ORDER BY created_at, event_type <> 'position_created', id
+                     ROWS UNBOUNDED PRECEDING) AS started
     FROM {events}
-    WHERE event_type = ANY (ARRAY['position_created', 'stop_loss_placed',
-                                  'order_placed', 'order_filled'])
+    WHERE event_type = ANY (ARRAY['position_created', 'stop_loss_placed'])
+      AND position_id IS NOT NULL
       AND created_at >= $1::timestamptz AND created_at < $2::timestamptz
 ),
-created AS (
-    SELECT position_id, min(created_at) AS at
-    FROM ev
-    WHERE event_type = 'position_created' AND position_id IS NOT NULL
-    GROUP BY position_id
-),
 sl AS (
-    SELECT extract(epoch FROM min(e.created_at) - c.at) * 1000 AS v
-    FROM created AS c
-    JOIN ev AS e ON e.position_id = c.position_id AND e.event_type = 'stop_loss_placed'
-                AND e.created_at >= c.at
-    GROUP BY c.position_id, c.at
+    SELECT extract(epoch FROM min(created_at) - started) * 1000 AS v
+    FROM sl_events
+    WHERE event_type = 'stop_loss_placed' AND started IS NOT NULL
+    GROUP BY position_id, started
 ),
-placed AS (
-    SELECT order_id, min(created_at) AS at
-    FROM ev
-    WHERE event_type = 'order_placed' AND order_id IS NOT NULL
-    GROUP BY order_id
+order_events AS (
+    SELECT order_id, event_type, created_at,
+           max(created_at) FILTER (WHERE event_type = 'order_placed')
+               OVER (PARTITION BY order_id
+                     ORDER BY created_at, event_type <> 'order_placed', id
+                     ROWS UNBOUNDED PRECEDING) AS started
+    FROM {events}
+    WHERE event_type = ANY (ARRAY['order_placed', 'order_filled'])
+      AND order_id IS NOT NULL
+      AND created_at >= $1::timestamptz AND created_at < $2::timestamptz
 ),
 fills AS (
-    SELECT extract(epoch FROM min(e.created_at) - p.at) * 1000 AS v
-    FROM placed AS p
-    JOIN ev AS e ON e.order_id = p.order_id AND e.event_type = 'order_filled'
-                AND e.created_at >= p.at
-    GROUP BY p.order_id, p.at
+    SELECT extract(epoch FROM min(created_at) - started) * 1000 AS v
+    FROM order_events
+    WHERE event_type = 'order_filled' AND started IS NOT NULL
+    GROUP BY order_id, started
 ),
 lifetimes AS (
     SELECT extract(epoch FROM closed_at - opened_at) / 60 AS v
