@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, common: bool = True) -> No
     parser.add_argument("--timeout-s", type=float, default=DEFAULT_TIMEOUT_S, metavar="N",
                         help=f"per-section statement timeout in seconds "
                              f"(default: {DEFAULT_TIMEOUT_S:g})")
-    parser.add_argument("--section", action="append", default=[], metavar="NAME",
+    parser.add_argument("--section", action="append", default=None, metavar="NAME",
                         help="only sections whose file name starts with or contains NAME "
                              "(repeatable), e.g. --section 05 --section errors")
 
@@ -96,7 +96,7 @@ async def run_async(args: argparse.Namespace) -> int:
         overrides = {"database.dsn": getattr(args, "dsn", None)}
         config = load_config(getattr(args, "config", None), overrides=overrides)
         result = await analyze(config, since=since, until=until, timeout_s=args.timeout_s,
-                               only=args.section)
+                               only=args.section or ())
     except BotmonError as err:
         print(f"botmon analyze: {err.line()}", file=sys.stderr)
         return err.exit_code
