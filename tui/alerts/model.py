@@ -10,7 +10,9 @@ SEVERITIES = ("critical", "warning", "info")
 
 @dataclass(frozen=True)
 class AlertItem:
-    key: str  # unique per episode source (the rule name)
+    # Unique per episode: "<rule>#<n>" (n-th episode of the rule), so a resolved episode and the
+    # rule's next one can sit in the same list; AlertEngine.acknowledge() takes it (or a rule name).
+    key: str
     rule: str
     severity: str  # critical / warning / info
     state: str  # pending / firing / resolved
@@ -23,3 +25,11 @@ class AlertItem:
     peak: float | None = None
     runbook: str = ""
     acknowledged: bool = False
+    episode: int = 0  # n-th episode of this rule in the run
+    minutes: int = 0  # distinct minutes (database clock) in which the condition held
+    condition: str = ""  # the rule in words: "current.unprotected > 0 for 30s"
+
+    def duration_s(self, now: datetime) -> float:
+        """How long the episode has lasted (to its resolution, or to ``now``)."""
+        end = self.resolved_at or now
+        return max(0.0, (end - self.started_at).total_seconds())

@@ -66,8 +66,12 @@ class Rule:
     resolve_threshold: float | None = None
     message: str = DEFAULT_MESSAGE
     runbook: str = ""
-    bell: bool = False
+    bell: bool | None = None  # None: ring for critical rules only
     source: str = ""
+
+    @property
+    def rings(self) -> bool:
+        return self.severity == "critical" if self.bell is None else self.bell
 
     @property
     def conditions(self) -> tuple[Condition, ...]:
