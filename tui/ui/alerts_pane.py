@@ -1,0 +1,113 @@
+"""Alerts pane: what the rules engine reports in ``view.alerts`` (tui.alerts.model.AlertItem).
+
+The rules engine (tui/alerts) fills it; until one is configured the pane says so quietly.
+Firing first (by severity, then oldest), then pending, then resolved (greyed).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from tui.alerts.model import SEVERITIES, AlertItem
+from tui.ui import format as fmt
+from tui.ui.table import Cell, KeyedTable, Palette
+
+_STATE_RANK = {"firing": 0, "pending": 1, "resolved": 2}
+_SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+
+def alert_cells(item: AlertItem, now: datetime, palette: Palette) -> tuple[Cell, ...]:
+    resolved = item.state == "resolved"
+    if resolved or item.acknowledged:
+        style = palette.muted
+    elif item.severity == "critical":
+        style = palette.bad
+    elif item.severity == "warning":
+        style = palette.warn
+    else:
+        style = palette.plain
+    since = item.fired_at or item.started_at
+    duration = ((item.resolved_at or now) - since).total_seconds() if since else None
+    state = item.state + (" (ack)" if item.acknowledged else "")
+    mark = "▲ " if item.state == "firing" and not item.acknowledged else ""
+    rank = (_STATE_RANK.get(item.state, 3), _SEVERITY_RANK.get(item.severity, 9),
+            since.timestamp() if since else 0.0)
+    return (
+        Cell(Text(mark + item.severity.upper(), style=style), sort_key=rank),
+        Cell(Text(state, style=style)),
+        Cell(Text(item.message, style=style)),
+        Cell(Text(fmt.age(duration), style=palette.muted if resolved else palette.plain),
+             sort_key=duration or 0.0),
+    )
+
+
+def severity_counts(items: Iterable[AlertItem]) -> dict[str, int]:
+    """Firing, unacknowledged alerts per severity (for the header)."""
+    counts = {name: 0 for name in SEVERITIES}
+    for item in items:
+        if item.state == "firing" and not item.acknowledged:
+            counts[item.severity] = counts.get(item.severity, 0) + 1
+    return counts
+
+
+class AlertTable(KeyedTable):
+    COLUMNS = (("severity", "Sev"), ("state", "State"), ("message", "Alert"),
+               ("duration", "For"))
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._items: tuple[AlertItem, ...] = ()
+        self._now: datetime | None = None
+
+    def show(self, items: tuple[AlertItem, ...], now: datetime) -> None:
+        self._items, self._now = items, now
+        rows = [(item.key, alert_cells(item, now, self.palette)) for item in items]
+        self.sync(rows, lambda cells: cells[0].sort_key)
+
+    def restyle(self) -> None:
+        self.reset()
+        if self._now is not None:
+            self.show(self._items, self._now)
+
+
+class AlertsPane(Vertical):
+    """A quiet line when nothing fires; the table when the engine reports anything."""
+
+    def __init__(self, engine_loaded: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.engine_loaded = engine_loaded
+        self.border_title = "Alerts"
+        self.items: tuple[AlertItem, ...] = ()
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._idle_text(), classes="alerts-idle")
+        yield AlertTable(id="alert-table")
+
+    def _idle_text(self) -> str:
+        if not self.engine_loaded:
+            return "[$text-muted]no rules engine loaded: alerts appear here once it is[/]"
+        return "[$text-muted]no alerts[/]"
+
+    def show(self, items: tuple[AlertItem, ...], now: datetime) -> None:
+        if items == self.items and items == ():
+            return
+        self.items = items
+        table = self.query_one(AlertTable)
+        table.show(items, now)
+        self.set_class(bool(items), "-has-alerts")
+        counts = severity_counts(items)
+        firing = sum(counts.values())
+        self.border_subtitle = (f"{firing} firing" if firing else
+                                f"{len(items)} listed" if items else "")
+
+    @property
+    def selected(self) -> AlertItem | None:
+        """The selected alert (for the acknowledge key of the rules-engine issue)."""
+        key = self.query_one(AlertTable).selected_key()
+        return next((item for item in self.items if item.key == key), None)

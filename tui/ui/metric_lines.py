@@ -1,0 +1,153 @@
+"""What each metric pane shows, as plain lines computed from a MetricsView (no Textual).
+
+Keeping this pure lets a test compare a pane's lines with the headless console block
+(tui/outputs/console.py): both read the same windows of the same view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from tui.store.view import MetricsView
+from tui.ui import format as fmt
+
+# How a non-zero problem value is shown: "bad" (red) or "warn" (yellow), always with a marker.
+BAD, WARN = "bad", "warn"
+
+
+@dataclass(frozen=True)
+class Line:
+    key: str  # stable per pane: rows are matched by key and updated in place
+    label: str
+    text: str
+    level: str = ""  # "", BAD or WARN; set only when the value is non-zero
+    quiet: bool = False  # a problem counter at zero: shown dim
+    series: tuple[float, ...] | None = None  # per-minute trend (oldest first)
+    sub: bool = False  # a per-exchange breakdown row
+
+
+@dataclass(frozen=True)
+class PaneSpec:
+    id: str
+    title: str
+    window: str
+    build: Callable[[MetricsView], list[Line]]
+    sparklines: bool = False
+
+
+# (metric, label, problem level or "") in the order the old console printed them.
+COUNTERS: tuple[tuple[str, str, str], ...] = (
+    ("positions_opened", "opened", ""),
+    ("positions_closed", "closed", ""),
+    ("price_updates", "price updates", ""),
+    ("positions_price_updated", "pos. with price", ""),
+    ("ts_activations", "TS activations", ""),
+    ("sl_updates", "SL moves", ""),
+    ("zombies", "zombie orders", WARN),
+    ("emergency_closes", "emergency", BAD),
+    ("errors", "errors", WARN),
+    ("ws_reconnects", "WS reconnects", WARN),
+)
+GAUGE_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("open_positions", "open avg/max", ""),
+    ("unprotected", "no-SL avg/max", BAD),
+    ("aged", "aged avg/max", WARN),
+)
+
+
+def _problem(key: str, label: str, value: float | None, text: str, level: str,
+             series: tuple[float, ...] | None = None, sub: bool = False) -> Line:
+    if not level:
+        return Line(key, label, text, series=series, sub=sub)
+    if value:
+        return Line(key, label, text, level=level, series=series, sub=sub)
+    return Line(key, label, text, quiet=True, series=series, sub=sub)
+
+
+def _series(view: MetricsView, metric: str, with_series: bool) -> tuple[float, ...] | None:
+    if not with_series:
+        return None
+    return tuple(view.series.get(metric, ()))
+
+
+def current_lines(view: MetricsView) -> list[Line]:
+    values = view.windows.get("current", {})
+    hours = view.aged_after_s / 3600
+    aged_label = f"aged > {hours:g}h"
+    lines = [Line("open", "open positions", fmt.count(values.get("open_positions")),
+                  series=_series(view, "open_positions", True))]
+    for exchange in view.exchanges:
+        lines.append(Line(f"open.{exchange}", exchange,
+                          fmt.count(values.get(f"open_positions.{exchange}", 0)), sub=True))
+    unprotected = values.get("unprotected")
+    lines.append(_problem("unprotected", "without SL", unprotected,
+                          fmt.count(unprotected), BAD, _series(view, "unprotected", True)))
+    aged = values.get("aged")
+    lines.append(_problem("aged", aged_label, aged, fmt.count(aged), WARN,
+                          _series(view, "aged", True)))
+    return lines
+
+
+def _counter_lines(view: MetricsView, values: Mapping[str, float], with_series: bool,
+                   per_exchange: bool) -> list[Line]:
+    lines = []
+    for metric, label, level in COUNTERS:
+        value = values.get(metric)
+        text = fmt.count(value)
+        lines.append(_problem(metric, label, value, text, level,
+                              _series(view, metric, with_series)))
+        if metric == "positions_opened" and per_exchange:
+            for exchange in view.exchanges:
+                lines.append(Line(f"{metric}.{exchange}", exchange,
+                                  fmt.count(values.get(f"{metric}.{exchange}", 0)), sub=True))
+    return lines
+
+
+def _gauge_lines(values: Mapping[str, float]) -> list[Line]:
+    lines = []
+    for metric, label, level in GAUGE_ROWS:
+        avg, peak = values.get(f"{metric}_avg"), values.get(f"{metric}_max")
+        lines.append(_problem(f"{metric}_avg_max", label, peak, fmt.avg_max(avg, peak), level))
+    return lines
+
+
+def last_minute_lines(view: MetricsView) -> list[Line]:
+    return _counter_lines(view, view.windows.get("last_minute", {}), True, False)
+
+
+def last_10_minutes_lines(view: MetricsView) -> list[Line]:
+    values = view.windows.get("last_10_minutes", {})
+    return _counter_lines(view, values, False, False) + _gauge_lines(values)
+
+
+def all_time_lines(view: MetricsView) -> list[Line]:
+    values = view.windows.get("all_time", {})
+    return _counter_lines(view, values, False, True) + _gauge_lines(values)
+
+
+PANES: tuple[PaneSpec, ...] = (
+    PaneSpec("pane-current", "Current state", "current", current_lines, sparklines=True),
+    PaneSpec("pane-last-minute", "Last minute", "last_minute", last_minute_lines,
+             sparklines=True),
+    PaneSpec("pane-last-10", "Last 10 minutes", "last_10_minutes", last_10_minutes_lines),
+    PaneSpec("pane-all-time", "All time", "all_time", all_time_lines),
+)
+
+
+def problems(view: MetricsView) -> list[tuple[str, str]]:
+    """Non-zero problem figures for the header's one-glance summary: (level, text)."""
+    cur = view.windows.get("current", {})
+    minute = view.windows.get("last_minute", {})
+    found: list[tuple[str, str]] = []
+    if cur.get("unprotected"):
+        found.append((BAD, f"{fmt.count(cur['unprotected'])} without SL"))
+    if minute.get("emergency_closes"):
+        found.append((BAD, f"{fmt.count(minute['emergency_closes'])} emergency closes/min"))
+    if cur.get("aged"):
+        found.append((WARN, f"{fmt.count(cur['aged'])} aged"))
+    for metric, label in (("errors", "errors"), ("ws_reconnects", "WS reconnects"),
+                          ("zombies", "zombies")):
+        if minute.get(metric):
+            found.append((WARN, f"{fmt.count(minute[metric])} {label}/min"))
+    return found
