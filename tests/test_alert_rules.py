@@ -177,7 +177,9 @@ threshold = 300
 resolve_threshold = 250
 for = "1m30s"
 keep_firing_for = 45
-and = [{ metric = "open_positions_max.bybit", window = "last_10_minutes", op = ">=", threshold = 1 }]
+and = [
+  { metric = "open_positions_max.bybit", window = "last_10_minutes", op = ">=", threshold = 1 },
+]
 message = "p95 {value:.0f} ms > {threshold}; {value2} open"
 runbook = """
   check the database

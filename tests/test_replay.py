@@ -117,7 +117,8 @@ def test_replay_cli_prints_episodes_as_text_and_json(capsys, tmp_path):
 
 # -- live versus replay -------------------------------------------------------------------------
 
-def position(pid: int, *, stop_loss: bool = True, age_h: float = 1.0, now: datetime) -> OpenPosition:
+def position(pid: int, *, now: datetime, stop_loss: bool = True, age_h: float = 1.0
+             ) -> OpenPosition:
     return OpenPosition(
         id=pid, symbol=f"S{pid}USDT", exchange="bybit" if pid % 2 else "binance", side="long",
         status="active", opened_at=now - timedelta(hours=age_h), entry_price=1.0,

@@ -252,7 +252,10 @@ class AlertEngine:
             if record.get("state") not in ("firing", "resolved") or not record.get("fired"):
                 continue
             rule = by_name[record["rule"]]
-            episode = Episode.from_record(rule, record)
+            try:
+                episode = Episode.from_record(rule, record)
+            except (ValueError, TypeError):  # a hand-edited line must not stop the resume
+                continue
             self.fired_count[rule.severity] += 1
             if len(self.fired) < MAX_EPISODES_KEPT:
                 self.fired.append(episode)

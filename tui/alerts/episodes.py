@@ -110,12 +110,16 @@ class Episode:
 
     @classmethod
     def from_record(cls, rule: Rule, record: dict[str, Any]) -> Episode:
-        """Rebuild an episode from its last alerts.jsonl line (resuming a run)."""
+        """Rebuild an episode from its last alerts.jsonl line (resuming a run); ValueError or
+        TypeError when the line is not one the engine wrote."""
         def ts(key: str) -> datetime | None:
             return datetime.fromisoformat(record[key]) if record.get(key) else None
 
         number = int(str(record.get("episode", "#1")).rpartition("#")[2] or 1)
-        episode = cls(rule=rule, number=number, started_at=ts("start") or ts("at"),  # type: ignore[arg-type]
+        started = ts("start") or ts("at")
+        if started is None:
+            raise ValueError("no start time")
+        episode = cls(rule=rule, number=number, started_at=started,
                       state=record.get("state", "firing"), fired_at=ts("fired"),
                       resolved_at=ts("end"), last_held_at=ts("last_held"),
                       values=[record.get("value")], peak=record.get("peak"),
