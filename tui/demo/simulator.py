@@ -224,6 +224,7 @@ class BotSimulator:
         self.first_tick = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._db_retry_at: datetime | None = None
+        self._db_failures = 0
 
     # ============================================================================ public API
     async def open(self) -> None:
@@ -313,11 +314,22 @@ class BotSimulator:
                 self.clock.now = now
             await self.step(now)
 
+    async def run_for(self, n_ticks: int) -> None:
+        """``n_ticks`` explicit ticks of ``tick`` seconds each (no sleeping)."""
+        await self.advance(n_ticks * self.tick, tick=self.tick)
+
     async def run(self) -> None:
-        """Tick about once a second (real time) until :meth:`stop` or cancellation."""
+        """Tick about once a second (real time) until :meth:`stop` or cancellation.
+
+        The event queue is written by a background task (batches of 100 or every 5 s); on exit,
+        however it ends, the queue is flushed and every connection closed. A database outage is
+        survived: steps pause with a short backoff and the open positions are reloaded after.
+        A simulator is run once: after :meth:`stop` a new ``run()`` returns at once.
+        """
+        if self._stop.is_set():  # stop() came before the task got to run: nothing to do
+            return
         self._running = True
         self._run_done.clear()
-        self._stop.clear()
         try:
             await self.open()
             self._flusher = asyncio.create_task(self._flush_loop(), name="botsim-flusher")
@@ -326,6 +338,7 @@ class BotSimulator:
                     if self._db_retry_at is None or self.clock() >= self._db_retry_at:
                         await self.step()
                         self._db_retry_at = None
+                        self._db_failures = 0
                 except ConnectionErrors as exc:
                     self._on_db_error(exc)
                 try:
@@ -1173,8 +1186,9 @@ class BotSimulator:
     # ============================================================================ shutdown / errors
     def _on_db_error(self, exc: BaseException) -> None:
         self.stats.db_errors += 1
+        self._db_failures += 1
         now = self.clock()
-        self._db_retry_at = now + timedelta(seconds=min(30.0, 2.0 ** min(self.stats.db_errors, 5)))
+        self._db_retry_at = now + timedelta(seconds=min(10.0, 0.5 * 2.0 ** self._db_failures))
         self.log.error(now, "database.repository", f"Database error: {exc!r}")
         self.log.flush()
         if self._conn is not None:
