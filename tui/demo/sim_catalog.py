@@ -1,9 +1,11 @@
 """Static data for the simulated bot: symbols, event severities, log message shapes, tracebacks.
 
-Message shapes follow ../shared/BOT_FACTS.md "Log file" (the real bot's lines with numbers replaced);
-shapes for topics the facts do not list are plausible but deliberately neutral, so that a pattern
-built from the real shapes does not match them by accident (price-tick lines mention neither
-"Stop Loss", "opened" nor "closed").
+Message shapes follow ../shared/BOT_FACTS.md "Log file" (the real bot's lines, numbers replaced).
+Where the facts are silent, the simulator uses the log calls quoted as "[source]" in
+tui/sources/log_patterns.toml (trailing stop ACTIVATED / "SL moved - Trailing stop updated",
+"SL updated via X in Nms", "X WebSocket connected", "Created trailing stop for ..."), and otherwise
+plausible inventions kept neutral, so that a pattern built from the real shapes does not match them
+by accident (price-tick lines mention neither "Stop Loss", "opened" nor "closed").
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ def traceback_undefined_column() -> str:
         "    return await self._execute(query, args, 0, timeout)",
         f'  File "{SITE}/asyncpg/connection.py", line 1864, in _execute',
         "    result, _ = await self.__execute(",
-        f'  File "asyncpg/protocol/protocol.pyx", line 207, in bind_execute',
+        '  File "asyncpg/protocol/protocol.pyx", line 207, in bind_execute',
         'asyncpg.exceptions.UndefinedColumnError: column "exchange_id" does not exist',
     ))
 

@@ -1,7 +1,7 @@
 """The simulated bot's event logger: stamp, queue, insert in batches over two connections.
 
-Like the bot's ``core.event_logger``: an event's ``created_at`` is stamped (UTC, Python side) when it
-happens, the event is queued, and the queue is written in batches of up to ``batch_size`` rows or
+Like the bot's ``core.event_logger``: an event's ``created_at`` is stamped (UTC, Python side) when
+it happens, the event is queued, and the queue is written in batches of up to ``batch_size`` rows or
 every ``flush_interval`` seconds, whichever comes first. Rows therefore become visible 0-5 s after
 their ``created_at``.
 
@@ -85,7 +85,7 @@ class EventWriter:
             self._last_flush = now
         return max(0.0, self.flush_interval - (now - self._last_flush).total_seconds())
 
-    # -- connections --------------------------------------------------------------------------------
+    # -- connections ------------------------------------------------------------------------------
     async def open(self) -> None:
         for i, conn in enumerate(self._conns):
             if conn is None or conn.is_closed():

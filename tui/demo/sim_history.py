@@ -166,7 +166,7 @@ def make_history(hours: float, *, rows: int | None = None, rate_multiplier: floa
                  first_position_id: int = 100_000) -> Iterator[list[Record]]:
     """Yield time-ordered chunks (one per 5 minutes) covering ``[end - hours, end)``.
 
-    ``rows`` gives the exact total; otherwise it is the bot's rate (~300k/day) x ``rate_multiplier``.
+    ``rows`` gives the exact total; otherwise the bot's rate (~300k/day) x ``rate_multiplier``.
     Position ids are synthetic (from ``first_position_id``): events reference positions softly.
     """
     rng = random.Random(seed)

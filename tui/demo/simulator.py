@@ -491,7 +491,8 @@ class BotSimulator:
                 opened_at=r["opened_at"], status=r["status"], stop=r["stop_loss_price"],
                 has_sl=r["has_stop_loss"], ts_activated=r["ts_activated"] or
                 r["trailing_activated"], ts_updates=r["update_count"],
-                order_id=r["exchange_order_id"] or "", correlation_id=f"pos_{r['symbol']}_{r['id']}")
+                order_id=r["exchange_order_id"] or "",
+                correlation_id=f"pos_{r['symbol']}_{r['id']}")
             pos.peak = (r["highest_price"] if side == "long" else r["lowest_price"]) or pos.price
             self._track(pos)
             self._prices.setdefault(pos.symbol, pos.price)
@@ -645,7 +646,7 @@ class BotSimulator:
             when if pos.ts_activated else None,
             json.dumps({"signal_id": pos.signal_id, "source": "position_manager"}))
 
-    # ============================================================================ internals: opening
+    # ========================================================================= internals: opening
     async def _create_position(self, now: datetime, symbol: str, exchange: str, *,
                                side: str | None, correlation: str,
                                unprotected_for: float | None = None) -> Position:
@@ -741,12 +742,18 @@ class BotSimulator:
                                             "callback_percent": self.p.trailing_callback},
                   pos=pos)
         lg, now = self.log, self._now
-        lg.info(now, "core.stop_loss_manager",
-                f"✅ Position {pos.symbol} has Stop Loss order: {pos.sl_order_id} at {pos.stop:.6g}")
-        if not retry:
+        if retry:
+            lg.info(now, "core.stop_loss_manager",
+                    f"✅ Stop Loss set successfully at {pos.stop:.6g}")
+        else:
             lg.info(now, "core.position_manager",
                     f"✅ Position #{pos.id} for {pos.symbol} opened ATOMICALLY at ${pos.entry:.6g}")
-            lg.info(now, "core.position_manager", "✅ Position created ATOMICALLY with guaranteed SL")
+            lg.info(now, "core.position_manager",
+                    "✅ Position created ATOMICALLY with guaranteed SL")
+        act = pos.entry * (1 + pos.sign * self.p.trailing_activation / 100.0)
+        lg.info(now, "protection.trailing_stop",
+                f"Created trailing stop for {pos.symbol} {pos.side}: activation at {act:.6g}, "
+                f"callback {self.p.trailing_callback}%")
 
     async def _insert_orders_sl_only(self, pos: Position) -> None:
         assert self._conn is not None
@@ -828,8 +835,9 @@ class BotSimulator:
             self.emit("trailing_stop_sl_updated", {"new_stop": pos.stop, "reason": "activation"},
                       pos=pos, when=when, order_id=pos.sl_order_id)
             self.log.info(when, "protection.trailing_stop",
-                          f"🚀 {pos.symbol}: Trailing stop ACTIVATED at {pos.price:.6g}, "
+                          f"✅ {pos.symbol}: Trailing stop ACTIVATED at {pos.price:.6g}, "
                           f"stop at {pos.stop:.6g}")
+            self._log_sl_update(pos, when)
         elif better:
             new_stop = self._trail_stop(pos)
             assert pos.stop is not None
@@ -840,22 +848,30 @@ class BotSimulator:
             pos.ts_updates += 1
             self.emit("trailing_stop_updated", {"old_stop": old, "new_stop": new_stop,
                                                 "peak": pos.peak}, pos=pos, when=when)
+            self.log.info(when, "protection.trailing_stop",
+                          f"📈 {pos.symbol}: SL moved - Trailing stop updated from {old:.6g} to "
+                          f"{new_stop:.6g} (+{step:.2f}%)")
             if self.rng.random() < 0.03:  # the exchange refused to move the stop this time
                 self.emit("trailing_stop_sl_update_failed", {"new_stop": new_stop}, pos=pos,
                           when=when, error="Order does not exist")
                 self.log.error(when, "protection.trailing_stop",
-                               f"❌ {pos.symbol}: failed to update SL order: Order does not exist")
+                               f"❌ {pos.symbol}: SL update failed - Order does not exist")
             else:
                 self.emit("trailing_stop_sl_updated", {"new_stop": new_stop, "old_stop": old},
                           pos=pos, when=when, order_id=pos.sl_order_id)
-            self.log.info(when, "protection.trailing_stop",
-                          f"📈 {pos.symbol}: SL moved {old:.6g} → {new_stop:.6g}")
+                self._log_sl_update(pos, when)
         else:
             return
         stop_rows.append((pos.id, pos.stop, True, when))
         ts_rows.append((pos.id, "active", True, pos.peak if pos.side == "long" else None,
                         pos.peak if pos.side == "short" else None, pos.stop, pos.ts_updates,
                         round(self._peak_pct(pos), 4), when, when))
+
+    def _log_sl_update(self, pos: Position, when: datetime) -> None:
+        method = "trading_stop" if pos.exchange == "bybit" else "cancel_and_replace"
+        ms = self.rng.lognormvariate(math.log(120), 0.6)
+        self.log.info(when, "protection.trailing_stop",
+                      f"✅ {pos.symbol}: SL updated via {method} in {ms:.2f}ms")
 
     async def _close(self, pos: Position, reason: str, when: datetime) -> None:
         if not self._alive(pos):
@@ -891,6 +907,9 @@ class BotSimulator:
                                        "type": "stop_market"}, pos=pos, when=when,
                       order_id=pos.sl_order_id)
         self.emit("position_closed", data, pos=pos, when=when)
+        if reason in ("stop_loss", "trailing_stop"):
+            self.log.info(when, "core.stop_loss_manager",
+                          f"🛑 Stop loss triggered for {pos.symbol} at {pos.price:.6g}")
         self.log.info(when, f"websocket.{pos.exchange}_stream", f"Position closed: {pos.symbol}")
         self.log.info(when, "core.position_manager",
                       f"💰 {pos.symbol} exit ({reason}): PnL {pnl:+.4f} USDT ({pnl_pct:+.2f}%)")
@@ -1067,7 +1086,7 @@ class BotSimulator:
 
         async def reconnect() -> None:
             self.log.info(self._now, logger, f"Connecting to {name}: {url}")
-            self.log.info(self._now, logger, f"✅ Connected to {name} private stream")
+            self.log.info(self._now, logger, f"{name} WebSocket connected")
             self.emit("websocket_connected", {"stream": f"{ex}_private", "attempt": 1},
                       exchange=ex)
 
@@ -1108,19 +1127,24 @@ class BotSimulator:
         self.log.error(now, "core.exchange_manager", f"ExchangeError: {text}", traceback=tb)
 
     async def _inc_rate_limit(self, now: datetime) -> None:
-        lg = self.log
-        if "bybit" in self.exchanges and self.rng.random() < 0.6:
-            lg.error(now, "utils.rate_limiter", 'Unexpected error in rate limited function: bybit '
-                     '{"retCode":110043,"retMsg":"leverage not modified"}')
+        # utils.rate_limiter wraps every exchange call: most of what it logs is not a rate limit
+        # ("leverage not modified"); some are (Bybit 10006, Binance -1003).
+        roll = self.rng.random()
+        ex = self.rng.choice(self.exchanges)
+        if roll < 0.5 and "bybit" in self.exchanges:
+            text = 'bybit {"retCode":110043,"retMsg":"leverage not modified"}'
+        elif ex == "bybit":
+            text = ('bybit {"retCode":10006,"retMsg":"Too many visits. Exceeded the API Rate '
+                    'Limit."}')
         else:
-            ex = self.rng.choice(self.exchanges)
-            lg.warning(now, "utils.rate_limiter",
-                       f"Rate limit hit for {ex}, backing off {self.rng.uniform(0.5, 3):.1f}s")
-            lg.error(now, "ccxt.base.exchange",
-                     f'{ex} 429 Too Many Requests {{"code":-1003,"msg":"Too much request weight '
-                     'used; current limit is 2400 request weight per 1 MINUTE."}')
-            self.emit("exchange_error", {"status": 429, "kind": "rate_limit"}, exchange=ex,
-                      error="429 Too Many Requests")
+            text = (f'{ex} {{"code":-1003,"msg":"Too much request weight used; current limit is '
+                    '2400 request weight per 1 MINUTE. Please use WebSocket Streams for live '
+                    'updates to avoid polling the API."}')
+        self.log.error(now, "utils.rate_limiter",
+                       f"Unexpected error in rate limited function: {text}")
+        if "110043" not in text:
+            self.emit("exchange_error", {"kind": "rate_limit"}, exchange=text.split(" ", 1)[0],
+                      error=text)
 
     async def _inc_traceback(self, now: datetime) -> None:
         kind = self.rng.randrange(3)
@@ -1141,7 +1165,7 @@ class BotSimulator:
             sym = self.rng.choice(cat.SYMBOLS)
             market = cat.market_of(sym)
             msg = f"{ex} price of {market} must be greater than minimum price precision of 0.00001"
-            lg.error(now, "core.stop_loss_manager", f"Failed to set stop loss for {sym}: {msg}",
+            lg.error(now, "core.stop_loss_manager", f"Failed to set Stop Loss for {sym}: {msg}",
                      traceback=cat.traceback_price_precision(ex, market))
             self.emit("stop_loss_set_failed", {"reason": "price_precision"}, symbol=sym,
                       exchange=ex, error=msg)
