@@ -99,15 +99,38 @@ async def test_concurrent_writers_irregular_polls_every_row_exactly_once(bot_db)
         assert store.buckets[minute].counters["events"] == n
 
 
-async def test_rows_committed_long_after_created_at_within_lookback_are_counted(bot_db):
+async def test_rows_inserted_long_after_their_created_at_are_counted(bot_db):
     config, poller, _ = await start(bot_db)
     writer = await asyncpg.connect(bot_db)
     try:
         await poller.poll()
-        # The bot's queue flushes a batch whose rows were stamped 45 s ago (slow database).
-        await writer.execute(INSERT, "position_closed", "bybit", 1, 45.0)
+        # Under load the bot's queue flushes a batch whose rows were stamped 10 minutes ago:
+        # a "last N seconds" window would never see them; their ids are new, so they count.
+        await writer.execute(INSERT, "position_closed", "bybit", 1, 600.0)
         sample = await poller.poll()
         assert [e.event_type for e in sample.events] == ["position_closed"]
+    finally:
+        await writer.close()
+        await poller.close()
+
+
+async def test_rolled_back_ids_are_awaited_then_given_up(bot_db):
+    config, poller, _ = await start(bot_db)
+    writer = await asyncpg.connect(bot_db)
+    try:
+        await poller.poll()
+        tx = writer.transaction()
+        await tx.start()
+        await writer.execute(INSERT, "position_created", "binance", None, 0.0)
+        await tx.rollback()  # id 1 is burnt
+        await writer.execute(INSERT, "position_closed", "binance", None, 0.0)  # id 2
+        sample = await poller.poll()
+        assert [e.id for e in sample.events] == [2]
+        assert list(poller.cursor.holes) == [1]
+        # Holes are awaited for poll.lookback_s of database time, then given up.
+        poller.cursor.advance(sample.db_now + timedelta(seconds=config.poll.lookback_s + 1),
+                              [], None, truncated=False)
+        assert poller.cursor.holes == {} and poller.cursor.given_up == 1
     finally:
         await writer.close()
         await poller.close()

@@ -82,7 +82,7 @@ class EventsConfig:
 @dataclass(frozen=True)
 class PollConfig:
     interval_s: float = 2.0
-    # Re-read rows whose created_at is this recent, to count late commits exactly once.
+    # How long a missing event id (an insert not committed yet) is awaited before it is given up.
     lookback_s: float = 60.0
     # At start, load this many minutes of history so the 10-minute window is full at once.
     history_minutes: int = 10

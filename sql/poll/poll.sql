@@ -1,17 +1,21 @@
 -- One poll = one round trip = one consistent snapshot (a single statement sees one snapshot).
--- Exactly-once counting (DESIGN.md): event ids are taken at insert, not at commit, and the bot
--- inserts in batches 0-5 s after `created_at`. So a row is "new" when its id is above every id the
--- previous poll could see ($2), or when it is recent ($1) and not already counted ($3).
---   $1 timestamptz  look-back start: rows created since then are re-read
+-- Exactly-once counting (DESIGN.md): event ids come from a sequence at INSERT time, while the bot
+-- inserts its queued events in batches (0-5 s after `created_at`, longer under load) and commits
+-- concurrent batches in any order. So a row is new when its id is above the highest id the
+-- previous poll could see ($2), or when its id was a hole then -- assigned but not yet committed
+-- ($3). Both are primary-key lookups: the cost is the new rows, not the table or the event rate.
+-- The first poll reads history by time instead ($1; later polls pass 'infinity').
+--   $1 timestamptz  history start (first poll), else 'infinity'
 --   $2 bigint       highest id visible to the previous poll
---   $3 bigint[]     ids already counted whose created_at >= $1
+--   $3 bigint[]     ids below $2 that were not visible yet (in-flight or rolled back)
 --   $4 text[]       position statuses that count as open
 --   $5 integer      row cap for one poll; the rest arrives with the next poll
 WITH fresh AS MATERIALIZED (
     SELECT e.id, e.created_at, e.event_type, e.exchange, e.symbol, e.severity, e.position_id
     FROM {events} AS e
-    WHERE (e.created_at >= $1::timestamptz OR e.id > $2::bigint)
-      AND e.id <> ALL ($3::bigint[])
+    WHERE e.id > $2::bigint
+       OR e.id = ANY ($3::bigint[])
+       OR e.created_at >= $1::timestamptz
     ORDER BY e.id
     LIMIT $5::integer
 ), open_positions AS MATERIALIZED (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -32,8 +32,14 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
                         "stop_loss_price", "has_trailing_stop"),
     "trailing_stop_table": ("symbol", "exchange", "state", "is_activated", "current_stop_price"),
 }
-NO_ID_ABOVE = 2**62  # first poll: nothing is "above the last id" yet; the look-back reads all
+NO_ID_ABOVE = 2**62  # first poll: nothing is "above the last id" yet; the history read has it all
 ROW_CAP = 20_000
+MAX_HOLES = 50_000  # ids awaited at once; beyond this the oldest are given up
+MAX_HOLE_SPAN = 200_000
+# First poll: ids this far below the history's first id are awaited too (in-flight inserts of
+# the moment botmon started). Visible old rows among them are read once, into their own minutes.
+FIRST_POLL_SLACK = 1_000  # a jump of the sequence this large is not a list of in-flight ids
+NOT_BY_TIME = datetime.max.replace(tzinfo=timezone.utc)  # later polls do not read by time
 
 _CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError,
                       asyncpg.ConnectionDoesNotExistError, asyncpg.CannotConnectNowError,
@@ -51,31 +57,54 @@ class PollError(Exception):
 
 @dataclass
 class EventCursor:
-    """What the next poll must not count again."""
+    """What the next poll must read: ids above ``max_id``, and the holes below it.
 
-    lookback_start: datetime
+    A hole is an id at or below the highest visible id that was not visible itself: an insert
+    not yet committed (it commits later: count it then) or rolled back (it never appears).
+    Holes are awaited for ``hole_wait``; an insert that stays uncommitted longer is given up.
+    """
+
+    history_start: datetime | None
+    hole_wait: timedelta
     max_id: int = NO_ID_ABOVE
-    seen: dict[int, datetime] = field(default_factory=dict)  # id -> created_at, recent only
+    holes: dict[int, datetime] = field(default_factory=dict)  # id -> when first noticed
+    given_up: int = 0  # holes that expired: rolled back, or committed too late to be seen
 
     def params(self) -> tuple[datetime, int, list[int]]:
-        return self.lookback_start, self.max_id, list(self.seen)
+        return self.history_start or NOT_BY_TIME, self.max_id, list(self.holes)
 
-    def advance(self, db_now: datetime, lookback: timedelta, rows: list[EventRow],
-                table_max_id: int | None, truncated: bool) -> None:
-        for row in rows:
-            self.seen[row.id] = row.created_at
+    def advance(self, db_now: datetime, rows: list[EventRow], table_max_id: int | None,
+                truncated: bool) -> None:
+        returned = {row.id for row in rows}
+        for row_id in returned:
+            self.holes.pop(row_id, None)
+        first = self.history_start is not None
         if truncated:
-            # Unreturned rows all have larger ids than the last one returned.
-            self.max_id = max(row.id for row in rows)
+            new_max = max(returned)  # everything not returned lies above it
         elif table_max_id is not None:
-            # Every visible row up to table_max_id was either returned or is older than the
-            # look-back (deliberately skipped), so the next poll only needs what lies above.
-            self.max_id = table_max_id
-        elif self.max_id == NO_ID_ABOVE:
-            self.max_id = 0  # empty table: every future row is above 0
-        self.lookback_start = max(self.lookback_start, db_now - lookback)
-        cutoff = self.lookback_start
-        self.seen = {i: at for i, at in self.seen.items() if at is None or at >= cutoff}
+            new_max = table_max_id
+        else:
+            new_max = 0 if first else self.max_id  # an empty table
+        if first:
+            low = max(0, min(returned, default=new_max + 1) - 1 - FIRST_POLL_SLACK)
+        else:
+            low = self.max_id
+        if new_max - low <= MAX_HOLE_SPAN:
+            for row_id in range(low + 1, new_max + 1):
+                if row_id not in returned:
+                    self.holes.setdefault(row_id, db_now)
+        else:
+            log.warning("event ids jumped by %d; not awaiting the ids in between",
+                        new_max - low)
+        self.max_id = max(new_max, self.max_id) if not first else new_max
+        if not truncated:
+            self.history_start = None
+        expired = [i for i, seen in self.holes.items() if db_now - seen > self.hole_wait]
+        if len(self.holes) - len(expired) > MAX_HOLES:
+            expired = sorted(self.holes, key=self.holes.get)[:len(self.holes) - MAX_HOLES]
+        for row_id in expired:
+            del self.holes[row_id]
+        self.given_up += len(expired)
 
 
 class DbPoller:
@@ -84,7 +113,7 @@ class DbPoller:
         self.row_cap = row_cap
         self.pool: asyncpg.Pool | None = None
         self.cursor: EventCursor | None = None
-        self.lookback = timedelta(seconds=config.poll.lookback_s)
+        self.hole_wait = timedelta(seconds=config.poll.lookback_s)
         self._poll_sql = render_sql(config, read_sql("poll/poll.sql", config.sql_dir))
         self._secrets = secrets_of(config)
 
@@ -126,7 +155,7 @@ class DbPoller:
 
     def start_cursor(self, since: datetime) -> None:
         """Count events created from ``since`` on (history for the windows, or a resume)."""
-        self.cursor = EventCursor(lookback_start=since)
+        self.cursor = EventCursor(history_start=since, hole_wait=self.hole_wait)
 
     async def poll(self) -> DbSample:
         if self.cursor is None:
@@ -136,11 +165,11 @@ class DbPoller:
                 self.pool = await create_pool(self.config, max_size=2)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a gap reason
                 raise PollError(self._reason(exc), connection_lost=True) from None
-        lookback_start, max_id, seen = self.cursor.params()
+        history_start, max_id, holes = self.cursor.params()
         started = time.perf_counter()
         try:
             row = await self.pool.fetchrow(
-                self._poll_sql, lookback_start, max_id, seen,
+                self._poll_sql, history_start, max_id, holes,
                 list(self.config.positions.open_statuses), self.row_cap)
         except _CONNECTION_ERRORS as exc:
             await self.close()
@@ -158,7 +187,7 @@ class DbPoller:
         db_now: datetime = row["db_now"]
         events = _events(row, db_now)
         truncated = row["ev_count"] >= self.row_cap
-        self.cursor.advance(db_now, self.lookback, events, row["max_id"], truncated)
+        self.cursor.advance(db_now, events, row["max_id"], truncated)
         return DbSample(db_now=db_now, latency_ms=latency_ms, positions=_positions(row),
                         events=tuple(events), last_event_at=row["last_event_at"],
                         truncated=truncated)
