@@ -11,12 +11,19 @@
 --   $4 text[]       position statuses that count as open
 --   $5 integer      row cap for one poll; the rest arrives with the next poll
 WITH fresh AS MATERIALIZED (
-    SELECT e.id, e.created_at, e.event_type, e.exchange, e.symbol, e.severity, e.position_id
-    FROM {events} AS e
-    WHERE e.id > $2::bigint
-       OR e.id = ANY ($3::bigint[])
-       OR e.created_at >= $1::timestamptz
-    ORDER BY e.id
+    -- Three branches so each one is an index scan (an OR of them makes the planner walk the
+    -- primary key and test every row against the hole list).
+    SELECT u.* FROM (
+        SELECT e.id, e.created_at, e.event_type, e.exchange, e.symbol, e.severity, e.position_id
+        FROM {events} AS e WHERE e.id > $2::bigint
+        UNION
+        SELECT e.id, e.created_at, e.event_type, e.exchange, e.symbol, e.severity, e.position_id
+        FROM {events} AS e WHERE e.id = ANY ($3::bigint[])
+        UNION
+        SELECT e.id, e.created_at, e.event_type, e.exchange, e.symbol, e.severity, e.position_id
+        FROM {events} AS e WHERE e.created_at >= $1::timestamptz
+    ) AS u
+    ORDER BY u.id
     LIMIT $5::integer
 ), open_positions AS MATERIALIZED (
     SELECT p.id, p.symbol, p.exchange, p.side, p.status, p.opened_at,
