@@ -149,7 +149,8 @@ def test_an_episode_lifecycle_over_a_synthetic_timeline(tmp_path):
     assert first["start"] == at(60).isoformat() and first["fired"] == at(120).isoformat()
     assert second["minutes"] == 5 and second["peak"] == 7
     assert first["episode"] == "errs#1" and second["episode"] == "errs#2"
-    assert first["message"] == "0 errors (> 5), peak 12"  # message shows the latest value
+    # The message tells what fired (the last value that held); `value` is the latest one.
+    assert first["message"] == "8 errors (> 5), peak 12" and first["value"] == 0
     lines = [json.loads(line) for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
     assert [line["event"] for line in lines] == [ev for _, ev in events]
     assert lines[1]["state"] == "firing" and lines[1]["at"] == at(120).isoformat()

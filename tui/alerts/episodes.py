@@ -31,6 +31,9 @@ class Episode:
     cleared_at: datetime | None = None  # stopped holding while firing (keep_firing_for runs)
     last_held_at: datetime | None = None
     values: list[float | None] = field(default_factory=list)  # one per condition, latest
+    # The values of the last evaluation that held: the message says what fired, not the 0 that
+    # a keep_firing_for phase sees ("WebSocket reconnect: 1", not "0 in the last minute").
+    held_values: list[float | None] = field(default_factory=list)
     peak: float | None = None
     minutes: int = 0
     last_minute: datetime | None = None
@@ -55,6 +58,7 @@ class Episode:
         if not held:
             return
         self.last_held_at = now
+        self.held_values = list(values)
         value = values[0]
         if value is not None:
             rising = self.rule.condition.op in RISING
@@ -67,13 +71,14 @@ class Episode:
 
     def message(self) -> str:
         rule = self.rule
+        shown = self.held_values or self.values
         fields: dict[str, Any] = {
-            "value": Num(self.value), "threshold": Num(self.threshold),
+            "value": Num(shown[0] if shown else None), "threshold": Num(self.threshold),
             "metric": rule.condition.metric, "window": rule.condition.window,
             "op": rule.condition.op, "rule": rule.name, "severity": rule.severity,
             "peak": Num(self.peak), "for": f"{rule.for_s:g}s"}
         for index, condition in enumerate(rule.also, 2):
-            value = self.values[index - 1] if len(self.values) >= index else None
+            value = shown[index - 1] if len(shown) >= index else None
             fields.update({f"value{index}": Num(value), f"threshold{index}":
                            Num(condition.threshold), f"metric{index}": condition.metric,
                            f"window{index}": condition.window})
@@ -103,6 +108,7 @@ class Episode:
             "end": _iso(end), "last_held": _iso(self.last_held_at),
             "duration_s": round(self.duration_s(end or now or self.started_at), 1),
             "minutes": self.minutes, "peak": self.peak, "value": self.value,
+            "held_value": self.held_values[0] if self.held_values else None,
             "threshold": self.threshold, "metric": self.rule.condition.metric,
             "window": self.rule.condition.window, "message": self.message(),
             "runbook": self.rule.runbook, "acknowledged": self.acknowledged,
@@ -123,6 +129,7 @@ class Episode:
                       state=record.get("state", "firing"), fired_at=ts("fired"),
                       resolved_at=ts("end"), last_held_at=ts("last_held"),
                       values=[record.get("value")], peak=record.get("peak"),
+                      held_values=[record.get("held_value", record.get("value"))],
                       minutes=int(record.get("minutes") or 0),
                       acknowledged=bool(record.get("acknowledged")))
         episode.last_minute = minute_of(episode.last_held_at) if episode.last_held_at else None
