@@ -1,7 +1,7 @@
 """Alerts pane: what the rules engine reports in ``view.alerts`` (tui.alerts.model.AlertItem).
 
-The rules engine (tui/alerts) fills it; until one is configured the pane says so quietly.
-Firing first (by severity, then oldest), then pending, then resolved (greyed).
+The rules engine (tui/alerts) fills it, already ordered: firing and pending first (by severity,
+oldest first), then recently resolved (greyed). Without an engine the pane says so quietly.
 """
 
 from __future__ import annotations
@@ -18,11 +18,8 @@ from tui.alerts.model import SEVERITIES, AlertItem
 from tui.ui import format as fmt
 from tui.ui.table import Cell, KeyedTable, Palette
 
-_STATE_RANK = {"firing": 0, "pending": 1, "resolved": 2}
-_SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
-
-
-def alert_cells(item: AlertItem, now: datetime, palette: Palette) -> tuple[Cell, ...]:
+def alert_cells(item: AlertItem, now: datetime, palette: Palette,
+                position: int = 0) -> tuple[Cell, ...]:
     resolved = item.state == "resolved"
     if resolved or item.acknowledged:
         style = palette.muted
@@ -32,14 +29,11 @@ def alert_cells(item: AlertItem, now: datetime, palette: Palette) -> tuple[Cell,
         style = palette.warn
     else:
         style = palette.plain
-    since = item.fired_at or item.started_at
-    duration = ((item.resolved_at or now) - since).total_seconds() if since else None
+    duration = item.duration_s(now)
     state = item.state + (" (ack)" if item.acknowledged else "")
     mark = "▲ " if item.state == "firing" and not item.acknowledged else ""
-    rank = (_STATE_RANK.get(item.state, 3), _SEVERITY_RANK.get(item.severity, 9),
-            since.timestamp() if since else 0.0)
     return (
-        Cell(Text(mark + item.severity.upper(), style=style), sort_key=rank),
+        Cell(Text(mark + item.severity.upper(), style=style), sort_key=position),
         Cell(Text(state, style=style)),
         Cell(Text(item.message, style=style)),
         Cell(Text(fmt.age(duration), style=palette.muted if resolved else palette.plain),
@@ -67,7 +61,8 @@ class AlertTable(KeyedTable):
 
     def show(self, items: tuple[AlertItem, ...], now: datetime) -> None:
         self._items, self._now = items, now
-        rows = [(item.key, alert_cells(item, now, self.palette)) for item in items]
+        rows = [(item.key, alert_cells(item, now, self.palette, index))
+                for index, item in enumerate(items)]
         self.sync(rows, lambda cells: cells[0].sort_key)
 
     def restyle(self) -> None:

@@ -38,9 +38,10 @@ from tui.ui.positions import SORTS, PositionsTable
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
-STOP_WAIT_S = 10.0  # how long `q` waits for an in-flight poll before cancelling it
+STOP_WAIT_S = 3.0  # how long `q` waits for an in-flight poll before cancelling it
 RESTART_DELAY_S = 10.0  # after the monitor loop crashed
 WIDE, NARROW = 160, 100  # layout breakpoints (columns)
+FLASH_S = 2.0  # the header flashes this long when a critical alert fires; never forever
 
 
 class BotmonApp(App[str]):
@@ -161,8 +162,11 @@ class BotmonApp(App[str]):
         if self.header_state.source_error:
             self.header_state.source_error = None  # the loop runs again
         bell = getattr(self.monitor.alerts, "take_bell", None)
-        if callable(bell) and bell():
+        if callable(bell) and bell():  # a new critical alert: ring once, flash for a moment
             self.bell()
+            header = self.query_one(StatusHeader)
+            header.add_class("-flash")
+            self.set_timer(FLASH_S, lambda: header.remove_class("-flash"))
         if self.header_state.paused_at is not None:
             self._paint_header()
         else:
