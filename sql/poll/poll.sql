@@ -4,24 +4,30 @@
 -- concurrent batches in any order. So a row is new when its id is above the highest id the
 -- previous poll could see ($2), or when its id was a hole then -- assigned but not yet committed
 -- ($3). Both are primary-key lookups: the cost is the new rows, not the table or the event rate.
--- The first poll reads history by time instead ($1; later polls pass 'infinity').
---   $1 timestamptz  history start (first poll), else 'infinity'
+-- The first poll reads history by time instead ($1; later polls pass NULL).
+--   $1 timestamptz  history start (first poll only), else NULL
 --   $2 bigint       highest id visible to the previous poll
 --   $3 bigint[]     ids below $2 that were not visible yet (in-flight or rolled back)
 --   $4 text[]       position statuses that count as open
 --   $5 integer      row cap for one poll; the rest arrives with the next poll
 WITH fresh AS MATERIALIZED (
-    -- Three branches so each one is an index scan (an OR of them makes the planner walk the
-    -- primary key and test every row against the hole list).
+    -- The branches are disjoint (holes lie below $2; the first poll passes a $2 above every id)
+    -- and each is an index scan whatever the table statistics say: the id branch by its own
+    -- ORDER BY/LIMIT, the history branch folded away by the planner when $1 is NULL.
     SELECT u.* FROM (
+        (SELECT e.id, e.created_at, e.event_type, e.exchange, e.symbol, e.severity, e.position_id
+         FROM {events} AS e
+         WHERE e.id > $2::bigint
+         ORDER BY e.id
+         LIMIT $5::integer)
+        UNION ALL
         SELECT e.id, e.created_at, e.event_type, e.exchange, e.symbol, e.severity, e.position_id
-        FROM {events} AS e WHERE e.id > $2::bigint
-        UNION
+        FROM {events} AS e
+        WHERE e.id = ANY ($3::bigint[])
+        UNION ALL
         SELECT e.id, e.created_at, e.event_type, e.exchange, e.symbol, e.severity, e.position_id
-        FROM {events} AS e WHERE e.id = ANY ($3::bigint[])
-        UNION
-        SELECT e.id, e.created_at, e.event_type, e.exchange, e.symbol, e.severity, e.position_id
-        FROM {events} AS e WHERE e.created_at >= $1::timestamptz
+        FROM {events} AS e
+        WHERE $1::timestamptz IS NOT NULL AND e.created_at >= $1::timestamptz
     ) AS u
     ORDER BY u.id
     LIMIT $5::integer

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -39,7 +39,6 @@ MAX_HOLE_SPAN = 200_000
 # First poll: ids this far below the history's first id are awaited too (in-flight inserts of
 # the moment botmon started). Visible old rows among them are read once, into their own minutes.
 FIRST_POLL_SLACK = 1_000  # a jump of the sequence this large is not a list of in-flight ids
-NOT_BY_TIME = datetime.max.replace(tzinfo=timezone.utc)  # later polls do not read by time
 
 _CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError,
                       asyncpg.ConnectionDoesNotExistError, asyncpg.CannotConnectNowError,
@@ -70,8 +69,8 @@ class EventCursor:
     holes: dict[int, datetime] = field(default_factory=dict)  # id -> when first noticed
     given_up: int = 0  # holes that expired: rolled back, or committed too late to be seen
 
-    def params(self) -> tuple[datetime, int, list[int]]:
-        return self.history_start or NOT_BY_TIME, self.max_id, list(self.holes)
+    def params(self) -> tuple[datetime | None, int, list[int]]:
+        return self.history_start, self.max_id, list(self.holes)
 
     def advance(self, db_now: datetime, rows: list[EventRow], table_max_id: int | None,
                 truncated: bool) -> None:
