@@ -11,11 +11,12 @@ from typing import Any, Callable
 from tui import __version__
 from tui.errors import BotmonError
 
-SUBCOMMANDS = ("run", "demo", "logs", "analyze")
 # Sub-commands implemented in their own modules: name -> (module, help).
 EXTERNAL = {
+    "check": ("tui.check", "pre-flight checks (PASS/WARN/FAIL); --rules DIR validates rules"),
     "logs": ("tui.analysis.logs_cli", "analyse whole log files (rotated sets, .gz)"),
     "analyze": ("tui.analysis.analyze_cli", "post-test analysis of the bot's database"),
+    "replay": ("tui.alerts.replay_cli", "re-evaluate alert rules over recorded snapshots"),
 }
 
 
@@ -51,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="monitor the bot's database (default)")
     run.add_argument("--dsn", help="postgresql://user@host:port/db (password: PGPASSWORD or "
                      "~/.pgpass, never on the command line)")
+    run.add_argument("--force", action="store_true",
+                     help="start even when a pre-flight check FAILs")
     _add_monitor_flags(run)
 
     demo = sub.add_parser("demo", help="embedded PostgreSQL + simulated bot, monitored live")
@@ -111,7 +114,26 @@ def _run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, overrides=_overrides(args))
     duration = _duration_s(args, config.run.duration_hours)
+    if not _preflight(config, args.out, args.force):
+        return 1
     return start_monitor(config, duration, headless=args.headless, out=args.out)
+
+
+def _preflight(config, out: str | None, force: bool) -> bool:
+    """`botmon check` without the database (which `open()` checks with its own message)."""
+    from tui.check import FAIL, print_checks, run_checks
+
+    checks = run_checks(config, out=out, database=False)
+    failed = [c for c in checks if c.status == FAIL]
+    if not failed:
+        return True
+    print_checks(failed, file=sys.stderr)
+    if force:
+        print("botmon run: starting anyway (--force)", file=sys.stderr)
+        return True
+    print("botmon run: a pre-flight check failed; fix it or start with --force",
+          file=sys.stderr)
+    return False
 
 
 def start_monitor(config, duration_s: float | None, *, headless: bool, out: str | None = None,
@@ -121,9 +143,11 @@ def start_monitor(config, duration_s: float | None, *, headless: bool, out: str 
     ``background`` is an async context manager factory (the demo's simulated bot) that lives
     in the same event loop as the monitor, around it.
     """
+    from tui.alerts.rules import load_rules
     from tui.outputs.console import ConsolePrinter
     from tui.outputs.rundir import RunDir, setup_own_log
 
+    load_rules(config.rules_dir)  # a bad rule stops here (exit 2), before any file is written
     run_dir = RunDir.create(config, out)
     setup_own_log(run_dir, config)
     printer = ConsolePrinter()

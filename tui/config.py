@@ -108,6 +108,17 @@ class LogsConfig:
 
 
 @dataclass(frozen=True)
+class CheckConfig:
+    # The bot's .env file: every key matching testnet_keys must be true before an audit.
+    env_file: str = ".env"
+    testnet_keys: tuple[str, ...] = ("*_TESTNET",)
+    # Free space needed in the output directory for an 8-hour run's files.
+    min_free_mb: int = 500
+    # A log file not written for this long is reported as not growing.
+    log_quiet_s: float = 120.0
+
+
+@dataclass(frozen=True)
 class PathsConfig:
     # Empty: the packaged defaults. Relative paths are relative to the config file.
     rules_dir: str = ""
@@ -122,6 +133,7 @@ class Config:
     poll: PollConfig = field(default_factory=PollConfig)
     run: RunConfig = field(default_factory=RunConfig)
     logs: LogsConfig = field(default_factory=LogsConfig)
+    check: CheckConfig = field(default_factory=CheckConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     source: str = "defaults"  # the config file's path, for messages
     base_dir: str = "."  # relative paths in the file resolve against this
@@ -145,7 +157,8 @@ class Config:
 
 _SECTIONS: dict[str, type] = {
     "database": DatabaseConfig, "positions": PositionsConfig, "events": EventsConfig,
-    "poll": PollConfig, "run": RunConfig, "logs": LogsConfig, "paths": PathsConfig}
+    "poll": PollConfig, "run": RunConfig, "logs": LogsConfig, "check": CheckConfig,
+    "paths": PathsConfig}
 _VALID_CHOICES = {
     ("positions", "stop_loss_check"): ("flag", "price", "flag_or_price", "flag_and_price"),
 }

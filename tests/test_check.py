@@ -1,0 +1,85 @@
+"""`botmon check` on a good and on a broken setup."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from tui.check import FAIL, PASS, WARN, run_checks
+from tui.cli import main
+from tui.config import load_config
+
+
+def _setup(tmp_path, env_text: str, log_dir: bool = True):
+    (tmp_path / ".env").write_text(env_text)
+    logs = tmp_path / "monitoring_logs"
+    if log_dir:
+        logs.mkdir()
+        (logs / "bot_20261123_080000.log").write_text("2026-11-23 08:00:00,000 - main - INFO - hi\n")
+    config = tmp_path / "botmon.toml"
+    config.write_text('[logs]\npaths = ["monitoring_logs/bot_*.log"]\n'
+                      '[run]\nout_dir = "runs"\n')
+    return config
+
+
+async def _event(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    await conn.execute("INSERT INTO monitoring.events (event_type) VALUES ('bot_started')")
+    await conn.close()
+
+
+def by_name(checks):
+    return {c.name: c for c in checks}
+
+
+async def test_good_setup_passes(bot_db, tmp_path):
+    await _event(bot_db)
+    path = _setup(tmp_path, "BINANCE_TESTNET=true\nexport BYBIT_TESTNET='True'\nAPI_KEY=x\n")
+    config = load_config(path, environ={}, overrides={"database.dsn": bot_db})
+    from tui.check import check_database
+
+    checks = by_name([*run_checks(config, database=False), *await check_database(config)])
+    assert all(c.status == PASS for c in checks.values()), checks
+    assert "BINANCE_TESTNET, BYBIT_TESTNET = true" in checks["testnet flags"].detail
+    assert "ms" in checks["database reachable"].detail
+
+
+async def test_broken_setup_names_every_failure(bot_db, tmp_path):
+    conn = await asyncpg.connect(bot_db)
+    await conn.execute("ALTER TABLE monitoring.positions DROP COLUMN has_stop_loss")
+    await conn.close()
+    path = _setup(tmp_path, "BINANCE_TESTNET=false\nBYBIT_TESTNET=true\n", log_dir=False)
+    config = load_config(path, environ={}, overrides={"database.dsn": bot_db})
+    from tui.check import check_database
+
+    checks = by_name([*run_checks(config, database=False), *await check_database(config)])
+    assert checks["testnet flags"].status == FAIL
+    assert "BINANCE_TESTNET not true" in checks["testnet flags"].detail
+    assert checks["log directory"].status == FAIL
+    assert checks["tables and columns"].status == FAIL
+    assert "has_stop_loss" in checks["tables and columns"].detail
+    assert checks["disk space"].status == PASS
+
+
+def test_missing_env_file_is_a_warning(tmp_path):
+    config = load_config(environ={}, overrides={"run.out_dir": str(tmp_path)})
+    checks = by_name(run_checks(config, database=False))
+    assert checks["testnet flags"].status in (WARN, PASS)
+
+
+def test_run_refuses_to_start_on_a_fail_unless_forced(bot_db, tmp_path, capsys, monkeypatch):
+    path = _setup(tmp_path, "BINANCE_TESTNET=false\n")
+    monkeypatch.chdir(tmp_path)
+    code = main(["run", "--headless", "--config", str(path), "--dsn", bot_db, "--minutes", "0"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "BINANCE_TESTNET not true" in err and "--force" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_check_exit_codes(bot_db, tmp_path, capsys):
+    bad = tmp_path / "rules.toml"
+    bad.write_text('[[rule]]\nname = "x"\nseverity = "warning"\nmetric = "erors"\n'
+                   'window = "current"\nop = ">"\nthreshold = 1\n')
+    assert main(["check", "--rules", str(bad)]) == 2
+    assert "did you mean 'errors'" in capsys.readouterr().err
+    assert main(["check", "--dsn", "postgresql://x@127.0.0.1:1/nope"]) == 1
