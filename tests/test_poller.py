@@ -195,3 +195,30 @@ async def test_wrong_schema_name_lists_every_table(bot_db):
         await DbPoller(config).connect()
     for table in ("monitor.events", "monitor.positions", "monitor.trailing_stop_state"):
         assert table in str(info.value)
+
+
+async def test_first_poll_awaits_only_the_top_of_the_id_range(bot_db):
+    """Rows with small ids but recent created_at (and old rows above them) must not turn the
+    whole table into awaited holes."""
+    from tui.sources.db import FIRST_POLL_SLACK
+
+    writer = await asyncpg.connect(bot_db)
+    for _ in range(5):
+        await writer.execute(INSERT, "position_created", "binance", None, 0.0)
+    await writer.execute(
+        "INSERT INTO monitoring.events (event_type, created_at) "
+        "SELECT 'position_updated', now() - interval '1 day' FROM generate_series(1, 3000)")
+    await writer.close()
+    config, poller, db_now = await start(bot_db)
+    store = MetricStore(config, run_start=db_now)
+    try:
+        first = await poller.poll()
+        assert sorted(e.id for e in first.events) == [1, 2, 3, 4, 5]
+        assert len(poller.cursor.holes) <= FIRST_POLL_SLACK
+        store.ingest(first)
+        store.ingest(await poller.poll())  # the old rows among them: read once, outside the run
+        assert poller.cursor.holes == {}
+        assert (await poller.poll()).events == ()
+        assert store.view(db_now).value("price_updates", "all_time") == 0
+    finally:
+        await poller.close()

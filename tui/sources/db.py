@@ -36,8 +36,9 @@ NO_ID_ABOVE = 2**62  # first poll: nothing is "above the last id" yet; the histo
 ROW_CAP = 20_000
 MAX_HOLES = 50_000  # ids awaited at once; beyond this the oldest are given up
 MAX_HOLE_SPAN = 200_000
-# First poll: ids this far below the history's first id are awaited too (in-flight inserts of
-# the moment botmon started). Visible old rows among them are read once, into their own minutes.
+# First poll: the ids this far below the highest one that were not visible are awaited (the
+# in-flight inserts of the moment botmon started sit at the top of the id range). Old rows
+# among them that merely lie outside the history window are read once, into their own minutes.
 FIRST_POLL_SLACK = 1_000  # a jump of the sequence this large is not a list of in-flight ids
 
 _CONNECTION_ERRORS = (OSError, TimeoutError, asyncpg.InterfaceError,
@@ -85,7 +86,7 @@ class EventCursor:
         else:
             new_max = 0 if first else self.max_id  # an empty table
         if first:
-            low = max(0, min(returned, default=new_max + 1) - 1 - FIRST_POLL_SLACK)
+            low = max(0, new_max - FIRST_POLL_SLACK)
         else:
             low = self.max_id
         if new_max - low <= MAX_HOLE_SPAN:
