@@ -150,7 +150,14 @@ async def test_poll_returns_open_positions_with_trailing_state(bot_db):
         await writer.execute(
             "INSERT INTO monitoring.trailing_stop_state (symbol, exchange, position_id, state, "
             "current_stop_price) VALUES ('ALLUSDT', 'bybit', $1, 'waiting', 1.9)", pid)
+        closed = await writer.fetchval(
+            "SELECT id FROM monitoring.positions WHERE symbol = 'OLDUSDT'")
+        await writer.execute(
+            "INSERT INTO monitoring.trailing_stop_state (symbol, exchange, position_id, state) "
+            "VALUES ('OLDUSDT', 'bybit', $1, 'active'), ('GONEUSDT', 'binance', NULL, 'active')",
+            closed)
         sample = await poller.poll()
+        assert sample.ts_orphans == ("GONEUSDT/binance", "OLDUSDT/bybit")
         assert [p.symbol for p in sample.positions] == ["ALLUSDT"]
         position = sample.positions[0]
         assert position.ts_state == "waiting" and position.ts_stop_price == 1.9

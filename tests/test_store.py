@@ -141,3 +141,22 @@ def test_latency_histogram_percentiles_are_close():
     assert abs(hist.percentile(0.5) - 500) / 500 < 0.03
     assert abs(hist.percentile(0.95) - 950) / 950 < 0.03
     assert hist.peak == 1000
+
+
+def test_trailing_stop_consistency_gauges(store):
+    now = T0 + timedelta(minutes=1)
+    ok = pos(1, "binance", now)
+    missing = OpenPosition(2, "MISSUSDT", "bybit", "long", "active", now, 1.0, 1.0, 0.0, 0.0,
+                           True, 0.9, True, None, None, None)
+    mismatch = OpenPosition(3, "DIFFUSDT", "bybit", "long", "active", now, 1.0, 1.0, 0.0, 0.0,
+                            True, 0.9, True, "active", True, 0.95)
+    sample_ = DbSample(now, 1.0, (ok, missing, mismatch), (), None,
+                       ts_orphans=("OLDUSDT/binance",))
+    store.ingest(sample_)
+    current = store.view(now).windows["current"]
+    assert current["ts_missing"] == 1 and current["ts_missing.bybit"] == 1
+    assert current["ts_sl_mismatch"] == 1
+    assert current["ts_orphaned"] == 1
+    assert store.consistency == {"ts_missing": ["MISSUSDT/bybit"],
+                                 "ts_sl_mismatch": ["DIFFUSDT/bybit"],
+                                 "ts_orphaned": ["OLDUSDT/binance"]}

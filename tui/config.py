@@ -54,6 +54,9 @@ class PositionsConfig:
     # flag = has_stop_loss is true; price = stop_loss_price is set;
     # flag_or_price / flag_and_price = either / both.
     stop_loss_check: str = "flag"
+    # positions.stop_loss_price and trailing_stop_state.current_stop_price may differ by this
+    # much (percent of the price) before the pair counts as inconsistent.
+    sl_mismatch_tolerance_pct: float = 0.1
 
 
 @dataclass(frozen=True)

@@ -112,9 +112,7 @@ class Monitor:
             self.clock.observe(sample.db_now)
             merged.extend(sample.events)
             polls += 1
-        return DbSample(db_now=sample.db_now, latency_ms=sample.latency_ms,
-                        positions=sample.positions, events=tuple(merged),
-                        last_event_at=sample.last_event_at, truncated=sample.truncated)
+        return dataclasses.replace(sample, events=tuple(merged))
 
     # -- one step ---------------------------------------------------------------------------------
     async def poll_once(self) -> bool:
@@ -236,7 +234,11 @@ class Monitor:
             start=store.run_start, end=end, finished_by=finished_by,
             all_time=dict(view.windows["all_time"]), exchanges=view.exchanges, recount=recount,
             snapshots_written=store.snapshots_written, gaps=list(store.gaps),
-            late_events=store.late_events, alerts=summary, run_dir=self.run_dir.path)
+            late_events=store.late_events, alerts=summary, run_dir=self.run_dir.path,
+            extra={"trailing_stop_consistency": {
+                "latest": store.consistency,
+                "max": {name: view.value(f"{name}_max", "all_time")
+                        for name in ("ts_missing", "ts_orphaned", "ts_sl_mismatch")}}})
         path = await asyncio.to_thread(write_report, self.run_dir.path, report)
         self.finished = path
         log.info("final report %s (%s)", path, finished_by)

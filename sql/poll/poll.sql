@@ -45,6 +45,12 @@ WITH fresh AS MATERIALIZED (
 SELECT now() AS db_now,
        (SELECT max(id) FROM {events}) AS max_id,
        (SELECT max(created_at) FROM {events}) AS last_event_at,
+       -- Trailing-stop rows whose position is closed or gone (one row per symbol and exchange,
+       -- so this stays small).
+       (SELECT array_agg(t.symbol || '/' || t.exchange ORDER BY t.symbol, t.exchange)
+        FROM {trailing_stop} AS t
+        LEFT JOIN {positions} AS p ON p.id = t.position_id
+        WHERE p.id IS NULL OR NOT (p.status = ANY ($4::text[]))) AS ts_orphans,
        ev.*, pos.*
 FROM (
     SELECT count(*) AS ev_count,

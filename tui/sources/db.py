@@ -30,7 +30,8 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "positions_table": ("id", "symbol", "exchange", "side", "status", "opened_at", "entry_price",
                         "current_price", "pnl_percentage", "unrealized_pnl", "has_stop_loss",
                         "stop_loss_price", "has_trailing_stop"),
-    "trailing_stop_table": ("symbol", "exchange", "state", "is_activated", "current_stop_price"),
+    "trailing_stop_table": ("symbol", "exchange", "position_id", "state", "is_activated",
+                            "current_stop_price"),
 }
 NO_ID_ABOVE = 2**62  # first poll: nothing is "above the last id" yet; the history read has it all
 ROW_CAP = 20_000
@@ -190,7 +191,7 @@ class DbPoller:
         self.cursor.advance(db_now, events, row["max_id"], truncated)
         return DbSample(db_now=db_now, latency_ms=latency_ms, positions=_positions(row),
                         events=tuple(events), last_event_at=row["last_event_at"],
-                        truncated=truncated)
+                        truncated=truncated, ts_orphans=tuple(row["ts_orphans"] or ()))
 
     def _reason(self, exc: BaseException) -> str:
         text = str(exc).strip() or type(exc).__name__

@@ -47,6 +47,7 @@ class DbSample:
     events: tuple[EventRow, ...]
     last_event_at: datetime | None
     truncated: bool = False  # more new rows wait: poll again at once
+    ts_orphans: tuple[str, ...] = ()  # "SYMBOL/exchange" trailing stops without an open position
 
 
 @dataclass(frozen=True, slots=True)

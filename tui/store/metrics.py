@@ -36,6 +36,9 @@ GAUGES: dict[str, str] = {
     "open_positions": "open positions",
     "unprotected": "open positions without a stop-loss",
     "aged": "open positions older than the aged threshold",
+    "ts_missing": "open positions with has_trailing_stop but no trailing_stop_state row",
+    "ts_orphaned": "trailing_stop_state rows whose position is closed or missing",
+    "ts_sl_mismatch": "open positions whose stop_loss_price disagrees with the trailing stop",
 }
 # The monitor's own health, also available to rules.
 HEALTH: dict[str, str] = {

@@ -33,6 +33,18 @@ def has_stop_loss(position: OpenPosition, rule: str) -> bool:
             "flag_and_price": flag and price}[rule]
 
 
+def trailing_stop_problems(position: OpenPosition, tolerance_pct: float) -> list[str]:
+    """The operators' diagnostic: a trailing stop the bot should have, and SL prices that
+    disagree between positions and trailing_stop_state."""
+    problems = []
+    if position.has_trailing_stop and position.ts_state is None:
+        problems.append("ts_missing")
+    sl, ts = position.stop_loss_price, position.ts_stop_price
+    if sl and ts and abs(sl - ts) / abs(sl) * 100 > tolerance_pct:
+        problems.append("ts_sl_mismatch")
+    return problems
+
+
 class MetricStore:
     def __init__(self, config: Config, run_start: datetime, run_end: datetime | None = None,
                  retention_minutes: int = RETENTION_MINUTES) -> None:
@@ -65,8 +77,10 @@ class MetricStore:
         self.snapshots_written = 0
         self.sealed_through: datetime | None = None  # newest minute whose snapshot is out
         self.aged_after = timedelta(hours=config.positions.aged_hours)
-        # Extra named values from other sources (log tailer, consistency checks) per window.
+        # Extra named values from other sources (the log tailer).
         self.extra: dict[str, object] = {}
+        # Latest trailing-stop consistency findings: problem -> ["SYMBOL/exchange", ...].
+        self.consistency: dict[str, list[str]] = {}
 
     # -- input ---------------------------------------------------------------------------------
     def bucket(self, minute: datetime) -> MinuteBucket | None:
@@ -122,7 +136,9 @@ class MetricStore:
 
     def _sample_gauges(self, sample: DbSample) -> None:
         rule = self.config.positions.stop_loss_check
+        tolerance = self.config.positions.sl_mismatch_tolerance_pct
         values: Counter = Counter()
+        issues: dict[str, list[str]] = {"ts_missing": [], "ts_sl_mismatch": []}
         for position in sample.positions:
             exchange = (position.exchange or "?").lower()
             if len(self.exchanges) < MAX_EXCHANGES:
@@ -135,6 +151,12 @@ class MetricStore:
             if position.opened_at and sample.db_now - position.opened_at > self.aged_after:
                 values["aged"] += 1
                 values[f"aged.{exchange}"] += 1
+            for problem in trailing_stop_problems(position, tolerance):
+                values[problem] += 1
+                values[f"{problem}.{exchange}"] += 1
+                issues[problem].append(f"{position.symbol}/{exchange}")
+        values["ts_orphaned"] = len(sample.ts_orphans)
+        issues["ts_orphaned"] = list(sample.ts_orphans)
         for name in GAUGES:
             values.setdefault(name, 0)
         for exchange in self.exchanges:
@@ -142,6 +164,7 @@ class MetricStore:
                 values.setdefault(f"{name}.{exchange}", 0)
         self.latest_positions = sample.positions
         self.latest_gauges = dict(values)
+        self.consistency = issues
         self.latest_latency = sample.latency_ms
         self.polls_ok += 1
         self.latency.add(sample.latency_ms)
