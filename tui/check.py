@@ -43,7 +43,8 @@ def check_rules_dir(config: Config, rules_dir: Path | None = None) -> Check:
 
 
 async def check_database(config: Config) -> list[Check]:
-    from tui.sources.connect import connect, describe_target
+    from tui.resources import read_sql
+    from tui.sources.connect import connect, describe_target, render_sql
     from tui.sources.db import DbPoller
 
     target = describe_target(config)
@@ -71,9 +72,8 @@ async def check_database(config: Config) -> list[Check]:
             checks.append(Check(PASS, "tables and columns",
                                 f"schema {config.database.schema}: every table and column "
                                 "botmon reads exists"))
-            age = await conn.fetchval(
-                f'SELECT extract(epoch FROM now() - max(created_at)) FROM '
-                f'"{config.database.schema}"."{config.database.events_table}"')
+            age = await conn.fetchval(render_sql(config, read_sql("check/last_event.sql",
+                                                                  config.sql_dir)))
             if age is None:
                 checks.append(Check(WARN, "bot activity", "no events yet",
                                     "start the bot, or expect an empty first minute"))

@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "~/.pgpass, never on the command line)")
     run.add_argument("--force", action="store_true",
                      help="start even when a pre-flight check FAILs")
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="continue the run of RUN_DIR after a crash (same start, exact totals)")
     _add_monitor_flags(run)
 
     demo = sub.add_parser("demo", help="embedded PostgreSQL + simulated bot, monitored live")
@@ -116,7 +118,8 @@ def _run(args: argparse.Namespace) -> int:
     duration = _duration_s(args, config.run.duration_hours)
     if not _preflight(config, args.out, args.force):
         return 1
-    return start_monitor(config, duration, headless=args.headless, out=args.out)
+    return start_monitor(config, duration, headless=args.headless, out=args.out,
+                         resume=args.resume)
 
 
 def _preflight(config, out: str | None, force: bool) -> bool:
@@ -137,7 +140,8 @@ def _preflight(config, out: str | None, force: bool) -> bool:
 
 
 def start_monitor(config, duration_s: float | None, *, headless: bool, out: str | None = None,
-                  background: Callable[[], Any] | None = None, banner: str = "") -> int:
+                  background: Callable[[], Any] | None = None, banner: str = "",
+                  resume: str | None = None) -> int:
     """Open a run directory and monitor until the end; shared by `run` and `demo`.
 
     ``background`` is an async context manager factory (the demo's simulated bot) that lives
@@ -148,7 +152,7 @@ def start_monitor(config, duration_s: float | None, *, headless: bool, out: str 
     from tui.outputs.rundir import RunDir, setup_own_log
 
     load_rules(config.rules_dir)  # a bad rule stops here (exit 2), before any file is written
-    run_dir = RunDir.create(config, out)
+    run_dir = RunDir.open_existing(resume) if resume else RunDir.create(config, out)
     setup_own_log(run_dir, config)
     printer = ConsolePrinter()
     if banner:
@@ -156,7 +160,8 @@ def start_monitor(config, duration_s: float | None, *, headless: bool, out: str 
     if not headless and not _app_available():
         headless = True
         printer.say("(the full-screen app is not available: running headless)", "dim")
-    return asyncio.run(_monitor_main(config, run_dir, duration_s, printer, headless, background))
+    return asyncio.run(_monitor_main(config, run_dir, duration_s, printer, headless, background,
+                                     resume=bool(resume)))
 
 
 def _app_available() -> bool:
@@ -167,7 +172,8 @@ def _app_available() -> bool:
     return True
 
 
-async def _monitor_main(config, run_dir, duration_s, printer, headless: bool, background) -> int:
+async def _monitor_main(config, run_dir, duration_s, printer, headless: bool, background,
+                        resume: bool = False) -> int:
     import contextlib
 
     from tui.monitor import Monitor
@@ -181,9 +187,10 @@ async def _monitor_main(config, run_dir, duration_s, printer, headless: bool, ba
         # Before anything is printed: a SIGTERM from here on ends the run with its report.
         received = stack.enter_context(stop_on_signals(stop)) if headless else None
         try:
-            view = await monitor.open()
+            view = await (monitor.resume() if resume else monitor.open())
         except BotmonError:
-            run_dir.discard()  # nothing was monitored: leave no empty run behind
+            if not resume:
+                run_dir.discard()  # nothing was monitored: leave no empty run behind
             raise
         if background is not None:
             await stack.enter_async_context(background())

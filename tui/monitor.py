@@ -80,16 +80,13 @@ class Monitor:
         self.next_poll_at = 0.0  # wall-clock time of the next poll attempt
 
     # -- start -----------------------------------------------------------------------------------
-    async def open(self, run_start: datetime | None = None) -> MetricsView:
+    async def open(self) -> MetricsView:
         """Connect (raises BotmonError), do the first poll, create the store and run.json."""
         db_now = await self.poller.connect()
         self.clock.observe(db_now)
-        history = timedelta(minutes=self.config.poll.history_minutes)
-        resumed = run_start is not None
-        since = (run_start if resumed else db_now) - history
-        self.poller.start_cursor(min(since, db_now - history))
+        self.poller.start_cursor(db_now - timedelta(minutes=self.config.poll.history_minutes))
         sample = await self._poll_until_caught_up()
-        start = run_start or sample.db_now
+        start = sample.db_now
         end = start + timedelta(seconds=self.duration_s) if self.duration_s else None
         self.store = MetricStore(self.config, run_start=start, run_end=end)
         self.store.ingest(sample)
@@ -97,10 +94,49 @@ class Monitor:
             "botmon_version": __version__, "run_start": start, "planned_end": end,
             "duration_s": self.duration_s, "config": self.config.source,
             "database": redact(self.config.database.dsn or "(PG* environment)", self._secrets),
-            "schema": self.config.database.schema, "resumed": resumed,
+            "schema": self.config.database.schema, "resumed": [],
         })
         log.info("run started at %s (database clock), directory %s", start, self.run_dir.path)
         return self.store.view(self.clock.now())
+
+    async def resume(self) -> MetricsView:
+        """Continue the run of ``run_dir`` after a crash: same start and planned end, all-time
+        totals recounted exactly, the minutes already written kept, the missed ones recorded
+        as gaps. Alerts continue from alerts.jsonl (the rules engine reads it back)."""
+        meta = self.run_dir.read_meta()
+        try:
+            start = datetime.fromisoformat(meta["run_start"])
+            end = datetime.fromisoformat(meta["planned_end"]) if meta.get("planned_end") else None
+        except (KeyError, TypeError, ValueError):
+            from tui.errors import BotmonError
+
+            raise BotmonError(str(self.run_dir.file("run.json")), "no valid run_start",
+                              "resume a directory written by botmon run") from None
+        db_now = await self.poller.connect()
+        self.clock.observe(db_now)
+        resumed = await self.poller.resume(
+            start, timedelta(minutes=self.config.poll.history_minutes))
+        self.store = MetricStore(self.config, run_start=start, run_end=end)
+        totals = count_rows(EventClassifier(self.config.events), resumed.recount.rows)
+        self.store.restore(totals, resumed.recount.price_positions, resumed.recent,
+                           self._written_minutes(), resumed.recount.end)
+        sample = await self._poll_until_caught_up()
+        self.store.ingest(sample)
+        meta.setdefault("resumed", []).append(resumed.recount.end)
+        self.duration_s = meta.get("duration_s")
+        self.run_dir.write_meta(meta)
+        log.info("run resumed at %s (started %s)", resumed.recount.end, start)
+        return self.store.view(self.clock.now())
+
+    def _written_minutes(self) -> list[tuple[datetime, str, dict, str]]:
+        from tui.alerts.replay import read_snapshots
+        from tui.errors import BotmonError
+
+        try:
+            records = read_snapshots([self.run_dir.path]).records
+        except BotmonError:  # no snapshot written before the crash
+            return []
+        return [(r.minute, r.kind, r.values, r.reason or "") for r in records]
 
     async def _poll_until_caught_up(self) -> DbSample:
         sample = await self.poller.poll()
@@ -256,7 +292,7 @@ class Monitor:
             fallback = min(estimate, planned_end) if planned_end else estimate
             return Recount({}, 0, error=reason), fallback
         totals = count_rows(EventClassifier(self.config.events), counted.rows)
-        return Recount(totals, counted.price_positions), counted.end
+        return Recount(totals, len(counted.price_positions)), counted.end
 
     async def close(self) -> None:
         await self.poller.close()

@@ -18,7 +18,7 @@ import asyncpg
 from tui.config import Config, redact, secrets_of
 from tui.errors import SchemaError
 from tui.resources import read_sql
-from tui.sources.connect import create_pool, explain_connect_error, render_sql
+from tui.sources.connect import connect, create_pool, explain_connect_error, render_sql
 from tui.sources.samples import DbSample, EventRow, OpenPosition
 
 log = logging.getLogger(__name__)
@@ -210,31 +210,66 @@ class DbPoller:
     # -- the report's exact recount --------------------------------------------------------------
     async def recount(self, start: datetime, end: datetime | None,
                       timeout_ms: int = 60_000) -> Recounted:
-        """Exact (type, severity, exchange, n) rows and distinct price-updated positions for
+        """Exact (type, severity, exchange, n) rows and the price-updated positions for
         [start, end]; ``end=None`` means the database's now(), read on the same connection."""
-        from tui.sources.connect import connect
-
         conn = await connect(self.config, statement_timeout_ms=timeout_ms)
         try:
-            db_now = await conn.fetchval("SELECT now()")
-            end = db_now if end is None else min(end, db_now)
-            rows = await conn.fetch(render_sql(self.config, read_sql(
-                "report/totals.sql", self.config.sql_dir)), start, end)
-            types = sorted({r["event_type"] for r in rows})
-            price_types = [t for t in types if _matches_any(t, self.config.events.price_updates)]
-            price_positions = await conn.fetchval(render_sql(self.config, read_sql(
-                "report/price_positions.sql", self.config.sql_dir)), start, end, price_types)
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                return await self._recount(conn, start, end)
         finally:
             await conn.close()
+
+    async def _recount(self, conn: asyncpg.Connection, start: datetime,
+                       end: datetime | None) -> Recounted:
+        db_now = await conn.fetchval("SELECT now()")
+        end = db_now if end is None else min(end, db_now)
+        rows = await conn.fetch(self._sql("report/totals.sql"), start, end)
+        types = sorted({r["event_type"] for r in rows})
+        price_types = [t for t in types if _matches_any(t, self.config.events.price_updates)]
+        ids = await conn.fetch(self._sql("report/price_positions.sql"), start, end, price_types)
         return Recounted(end, [(r["event_type"], r["severity"], r["exchange"], r["n"])
-                               for r in rows], int(price_positions or 0))
+                               for r in rows], {r["position_id"] for r in ids})
+
+    async def resume(self, run_start: datetime, history: timedelta,
+                     timeout_ms: int = 120_000) -> Resumed:
+        """Continue a run: the exact all-time totals since ``run_start``, the recent events for
+        the minute windows, and a cursor that starts right after them -- all read in one
+        snapshot, so every row is counted by the recount or by a later poll, never both."""
+        conn = await connect(self.config, statement_timeout_ms=timeout_ms)
+        try:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                counted = await self._recount(conn, run_start, None)
+                recent = await conn.fetch(self._sql("report/history.sql"),
+                                          counted.end - history)
+                max_id = await conn.fetchval(self._sql("report/max_id.sql"))
+                low = max(0, max_id - FIRST_POLL_SLACK)
+                visible = {r["id"] for r in await conn.fetch(self._sql("report/top_ids.sql"),
+                                                             low)}
+        finally:
+            await conn.close()
+        self.cursor = EventCursor(history_start=None, hole_wait=self.hole_wait, max_id=max_id,
+                                  holes={i: counted.end for i in range(low + 1, max_id + 1)
+                                         if i not in visible})
+        events = tuple(EventRow(r["id"], r["created_at"] or counted.end, r["event_type"],
+                                r["exchange"], r["symbol"], r["severity"], r["position_id"])
+                       for r in recent)
+        return Resumed(counted, events)
+
+    def _sql(self, name: str) -> str:
+        return render_sql(self.config, read_sql(name, self.config.sql_dir))
 
 
 @dataclass
 class Recounted:
     end: datetime
     rows: list[tuple[str, str | None, str | None, int]]
-    price_positions: int
+    price_positions: set[int]
+
+
+@dataclass
+class Resumed:
+    recount: Recounted
+    recent: tuple[EventRow, ...]
 
 
 def _matches_any(name: str, patterns: tuple[str, ...]) -> bool:

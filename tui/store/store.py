@@ -76,6 +76,7 @@ class MetricStore:
         self.late_events = 0
         self.snapshots_written = 0
         self.sealed_through: datetime | None = None  # newest minute whose snapshot is out
+        self.resumed_at: datetime | None = None
         self.aged_after = timedelta(hours=config.positions.aged_hours)
         # Extra named values from other sources (the log tailer).
         self.extra: dict[str, object] = {}
@@ -110,7 +111,38 @@ class MetricStore:
     def _in_run(self, ts: datetime) -> bool:
         return ts >= self.run_start and (self.run_end is None or ts <= self.run_end)
 
-    def _count_event(self, event: EventRow) -> None:
+    def restore(self, totals: dict[str, int], price_positions: set[int],
+                recent: tuple[EventRow, ...], minutes: list[tuple[datetime, str, dict, str]],
+                resumed_at: datetime) -> None:
+        """Continue a run after a crash: all-time totals from the exact recount, the recent
+        events into the minute buckets only (the recount has them), and the minutes already
+        written (``(minute, kind, values, reason)``) so that none is written twice."""
+        self.all_time = Counter(totals)
+        self.all_time_price_positions = set(price_positions)
+        self.last_now = resumed_at
+        for event in recent:
+            self._count_event(event, all_time=False)
+        for minute, kind, values, reason in minutes:
+            self.snapshots_written += 1
+            if self.sealed_through is None or minute > self.sealed_through:
+                self.sealed_through = minute
+            if kind == "gap":
+                self.gap_count += 1
+                self.gaps.append((minute, reason))
+                continue
+            polls = int(values.get("polls", 0)) or 1
+            for name in GAUGES:
+                if name in values:
+                    gauge = self.all_time_gauges.setdefault(name, Gauge())
+                    gauge.merge(Gauge(total=values.get(f"{name}_avg", values[name]) * polls,
+                                      count=polls, peak=values.get(f"{name}_max", values[name]),
+                                      last=values[name]))
+        for bucket in self.buckets.values():
+            bucket.sealed = self.sealed_through is not None and bucket.start <= self.sealed_through
+        self.resumed_at = resumed_at
+        self.version += 1
+
+    def _count_event(self, event: EventRow, all_time: bool = True) -> None:
         names = self.classifier.counters_for(event.event_type, event.severity)
         exchange = event.exchange.lower() if event.exchange else None
         if exchange and len(self.exchanges) < MAX_EXCHANGES:
@@ -127,7 +159,7 @@ class MetricStore:
             if bucket.sealed and bucket.start >= minute_of(self.run_start):
                 bucket.late += 1
                 self.late_events += 1
-        if self._in_run(event.created_at):
+        if all_time and self._in_run(event.created_at):
             self.all_time.update(keys)
             if price:
                 self.all_time_price_positions.add(event.position_id)
@@ -229,6 +261,8 @@ class MetricStore:
     def gap_reason(self, bucket: MinuteBucket) -> str:
         if bucket.failure:
             return bucket.failure
+        if self.resumed_at is not None and bucket.end <= self.resumed_at and not bucket.polls_failed:
+            return "monitor was not running (resumed after a crash or restart)"
         if not self.db_up and self.db_error:  # no attempt fell in this minute (back-off)
             return self.db_error
         if self.polls_ok == 0 and self.polls_failed == 0:

@@ -1,0 +1,2 @@
+-- Resume: the highest event id visible in the snapshot of the recount.
+SELECT coalesce(max(e.id), 0) FROM {events} AS e
