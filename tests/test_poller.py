@@ -229,3 +229,33 @@ async def test_first_poll_awaits_only_the_top_of_the_id_range(bot_db):
         assert store.view(db_now).value("price_updates", "all_time") == 0
     finally:
         await poller.close()
+
+
+async def test_capped_polls_and_a_large_history_count_every_row_once(bot_db):
+    """More rows than one poll may return, both in the history window and after it."""
+    writer = await asyncpg.connect(bot_db)
+    await writer.execute(
+        "INSERT INTO monitoring.events (event_type, created_at) "
+        "SELECT 'position_updated', now() - interval '1 minute' FROM generate_series(1, 120)")
+    config = load_config(environ={}, overrides={"database.dsn": bot_db})
+    poller = DbPoller(config, row_cap=50)
+    db_now = await poller.connect()
+    poller.start_cursor(db_now - timedelta(minutes=10))
+    seen: list[int] = []
+    try:
+        first = await poller.poll()
+        assert len(first.events) == 120 and not first.truncated  # history is never split
+        seen.extend(e.id for e in first.events)
+        await writer.execute(
+            "INSERT INTO monitoring.events (event_type) "
+            "SELECT 'position_closed' FROM generate_series(1, 130)")
+        while True:
+            sample = await poller.poll()
+            seen.extend(e.id for e in sample.events)
+            if not sample.truncated:
+                break
+        assert (await poller.poll()).events == ()
+    finally:
+        await writer.close()
+        await poller.close()
+    assert sorted(seen) == list(range(1, 251))

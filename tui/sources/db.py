@@ -35,6 +35,9 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 NO_ID_ABOVE = 2**62  # first poll: nothing is "above the last id" yet; the history read has it all
 ROW_CAP = 20_000
+# The first poll's history read is one-off and must not be split: a later poll could not tell
+# which history rows it already counted. Ten minutes of events stay far below this.
+HISTORY_CAP = 2_000_000
 MAX_HOLES = 50_000  # ids awaited at once; beyond this the oldest are given up
 MAX_HOLE_SPAN = 200_000
 # First poll: the ids this far below the highest one that were not visible are awaited (the
@@ -98,8 +101,8 @@ class EventCursor:
             log.warning("event ids jumped by %d; not awaiting the ids in between",
                         new_max - low)
         self.max_id = max(new_max, self.max_id) if not first else new_max
-        if not truncated:
-            self.history_start = None
+        # Never read by time twice: whatever the first poll missed lies above max_id.
+        self.history_start = None
         expired = [i for i, seen in self.holes.items() if db_now - seen > self.hole_wait]
         if len(self.holes) - len(expired) > MAX_HOLES:
             expired = sorted(self.holes, key=self.holes.get)[:len(self.holes) - MAX_HOLES]
@@ -167,11 +170,12 @@ class DbPoller:
             except Exception as exc:  # noqa: BLE001 - every failure becomes a gap reason
                 raise PollError(self._reason(exc), connection_lost=True) from None
         history_start, max_id, holes = self.cursor.params()
+        cap = HISTORY_CAP if history_start is not None else self.row_cap
         started = time.perf_counter()
         try:
             row = await self.pool.fetchrow(
                 self._poll_sql, history_start, max_id, holes,
-                list(self.config.positions.open_statuses), self.row_cap)
+                list(self.config.positions.open_statuses), cap)
         except _CONNECTION_ERRORS as exc:
             await self.close()
             raise PollError(self._reason(exc), connection_lost=True) from None
@@ -187,7 +191,8 @@ class DbPoller:
         assert self.cursor is not None
         db_now: datetime = row["db_now"]
         events = _events(row, db_now)
-        truncated = row["ev_count"] >= self.row_cap
+        cap = HISTORY_CAP if self.cursor.history_start is not None else self.row_cap
+        truncated = row["ev_count"] >= cap
         self.cursor.advance(db_now, events, row["max_id"], truncated)
         return DbSample(db_now=db_now, latency_ms=latency_ms, positions=_positions(row),
                         events=tuple(events), last_event_at=row["last_event_at"],
