@@ -13,6 +13,7 @@ import gzip
 import multiprocessing as mp
 import os
 import re
+import signal
 import stat
 import time
 import zlib
@@ -27,7 +28,7 @@ from tui.analysis.logs_stats import LogStats
 from tui.errors import BotmonError
 from tui.sources.logparse import Categoriser, LogRecord, parse_header
 
-CHUNK_BYTES = 8 << 20  # per scan step: bounds a worker's memory (~4x this at peak)
+CHUNK_BYTES = 4 << 20  # per scan step: bounds a worker's memory (~4x this at peak)
 UNIT_BYTES = 64 << 20  # byte range handed to one worker at a time
 PARALLEL_MIN_BYTES = 16 << 20  # below this, starting processes costs more than it saves
 MAX_CARRY = 64 << 20  # a "record" longer than this is cut at a newline anyway
@@ -223,6 +224,8 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(patterns: dict[str, dict[str, list[str]]], slow_ms: float, counter: Any) -> None:
+    # Ctrl+C reaches the whole process group: the parent stops the pool, workers stay quiet.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER["shapes"] = ShapeClassifier(Categoriser(patterns, slow_ms=slow_ms))
     _WORKER["counter"] = counter
 
