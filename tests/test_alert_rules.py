@@ -207,16 +207,16 @@ def test_durations(text, seconds):
 @pytest.mark.parametrize("name,known", [
     ("unprotected", True), ("open_positions.bybit", True), ("open_positions_max.okx", True),
     ("errors.binance", True), ("bot_silent_s", True), ("run_elapsed_s", True),
-    ("open_position", False), ("errors.", False), ("db_up.bybit", False), ("log_errors", False),
+    ("open_position", False), ("errors.", False), ("db_up.bybit", False), ("ext_widgets", False), ("log_errors", True), ("log_silent_s", True),
 ])
 def test_known_metric(name, known):
     assert known_metric(name) is known
 
 
 def test_other_sources_register_their_metrics(tmp_path, monkeypatch):
-    path = write(tmp_path, GOOD.replace('"errors"', '"log_errors"'))
-    with pytest.raises(RuleError, match="unknown metric 'log_errors'"):
+    path = write(tmp_path, GOOD.replace('"errors"', '"ext_widgets"'))
+    with pytest.raises(RuleError, match="unknown metric 'ext_widgets'"):
         load_rules(path)
-    monkeypatch.setattr(catalog, "EXTRA_METRICS", EXTRA_METRICS | {"log_errors"})
-    assert load_rules(path).rules[0].condition.metric == "log_errors"
-    assert known_metric("log_errors.bybit")
+    monkeypatch.setattr(catalog, "EXTRA_METRICS", EXTRA_METRICS | {"ext_widgets"})
+    assert load_rules(path).rules[0].condition.metric == "ext_widgets"
+    assert known_metric("ext_widgets.bybit")

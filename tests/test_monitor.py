@@ -167,3 +167,43 @@ async def test_poll_timeout_is_a_failure_not_a_crash(own_server, tmp_path):
     else:
         assert await monitor.poll_once() in (True, False)
     await monitor.close()
+
+
+async def test_log_records_feed_every_window_and_the_tail(bot_db, tmp_path):
+    logs = tmp_path / "monitoring_logs"
+    logs.mkdir()
+    log = logs / "bot_20261123_090000.log"
+    log.write_text("")
+    config = load_config(environ={}, overrides={"database.dsn": bot_db,
+                                                "logs.paths": [str(logs / "bot_*.log")]})
+    monitor = Monitor(config, RunDir.create(config, out=str(tmp_path / "runs")),
+                      duration_s=3600)
+    view = await monitor.open()
+    assert view.value("log_errors", "all_time") == 0  # a followed log starts at zero
+    assert monitor.poll_log() == 0
+    from datetime import datetime
+
+    stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S,123")
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(f"{stamp} - websocket.binance_stream - ERROR - Connection failed: boom\n"
+                     "Traceback (most recent call last):\n"
+                     '  File "x.py", line 1, in <module>\n'
+                     "ConnectionError: boom\n"
+                     f"{stamp} - websocket.improved_stream - INFO - Waiting 5s before reconnect "
+                     "attempt 1\n"
+                     f"{stamp} - core.position_manager - WARNING - ⚠️ Stop Loss already exists "
+                     "at 1.5, skipping\n")
+    monitor.poll_log()
+    # The last record is finished by the next one or by a flush (a quiet log, shutdown).
+    monitor.take_log(monitor.log_feed.entries(monitor.log_feed.tailer.flush(), monitor.now()),
+                     False)
+    view = await monitor.tick()
+    current = view.windows["current"]
+    assert current["log_errors"] == 1 and current["log_warnings"] == 1
+    assert current["log_tracebacks"] == 1
+    assert current["log_ws_reconnects"] == 1 and current["log_ws_disconnects"] == 1
+    assert view.value("log_records", "all_time") == 3
+    assert view.value("log_silent_s", "current") is not None
+    assert [e.level for e in view.log_tail] == ["ERROR", "INFO", "WARNING"]
+    assert view.log_tail[0].traceback[-1] == "ConnectionError: boom"
+    await monitor.close()

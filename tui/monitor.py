@@ -8,6 +8,7 @@ schedule. Polls never overlap: the next one is scheduled only after the previous
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -78,6 +79,11 @@ class Monitor:
         self._secrets = secrets_of(config)
         self._fail_streak = 0
         self.next_poll_at = 0.0  # wall-clock time of the next poll attempt
+        self.log_feed = None
+        if config.logs.paths:
+            from tui.sources.logfeed import LogFeed
+
+            self.log_feed = LogFeed(config)
 
     # -- start -----------------------------------------------------------------------------------
     async def open(self) -> MetricsView:
@@ -89,6 +95,7 @@ class Monitor:
         start = sample.db_now
         end = start + timedelta(seconds=self.duration_s) if self.duration_s else None
         self.store = MetricStore(self.config, run_start=start, run_end=end)
+        self.store.log_enabled = self.log_feed is not None
         self.store.ingest(sample)
         self.run_dir.write_meta({
             "botmon_version": __version__, "run_start": start, "planned_end": end,
@@ -117,6 +124,7 @@ class Monitor:
         resumed = await self.poller.resume(
             start, timedelta(minutes=self.config.poll.history_minutes))
         self.store = MetricStore(self.config, run_start=start, run_end=end)
+        self.store.log_enabled = self.log_feed is not None
         totals = count_rows(EventClassifier(self.config.events), resumed.recount.rows)
         self.store.restore(totals, resumed.recount.price_positions, resumed.recent,
                            self._written_minutes(), resumed.recount.end)
@@ -167,6 +175,19 @@ class Monitor:
         self._fail_streak = 0
         self.store.ingest(sample)
         return True
+
+    def take_log(self, entries, grew: bool) -> None:
+        """Log records into the store (from the feed's task, or a test)."""
+        if self.store is not None:
+            self.store.ingest_log(entries, self.clock.now() if grew else None)
+
+    def poll_log(self) -> int:
+        """One bounded round of the log feed, synchronously (tests); returns the records."""
+        if self.log_feed is None:
+            return 0
+        entries, grew = self.log_feed.poll(self.clock.now())
+        self.take_log(entries, grew)
+        return len(entries)
 
     def poll_delay(self) -> float:
         """Seconds to the next poll: the interval, or a capped exponential back-off."""
@@ -228,6 +249,20 @@ class Monitor:
         """Poll and tick until ``stop`` is set or the duration is over; say which."""
         wall = self.clock.wall
         self.next_poll_at = wall()
+        log_task = None
+        if self.log_feed is not None:
+            log_task = asyncio.create_task(self.log_feed.run(self.take_log, self.clock.now),
+                                           name="log-feed")
+        try:
+            return await self._loop(stop, on_view)
+        finally:
+            if log_task is not None:
+                log_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await log_task
+
+    async def _loop(self, stop: asyncio.Event, on_view) -> str:
+        wall = self.clock.wall
         while not stop.is_set():
             if wall() >= self.next_poll_at:
                 await self.poll_once()

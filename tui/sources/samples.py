@@ -56,3 +56,18 @@ class PollFailure:
 
     at: datetime
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One record of the bot's log, as the store and the log pane need it."""
+
+    at: datetime  # the record's own time, as UTC (the bot writes local time)
+    level: str
+    logger: str
+    message: str
+    tags: tuple[str, ...]  # "category.subkey" from the log patterns
+    traceback: tuple[str, ...]  # continuation lines (a traceback), possibly empty
+    parsed: bool
+    source: str  # file
+    line: int  # physical line number in that file

@@ -56,6 +56,33 @@ HEALTH: dict[str, str] = {
     "late_events": "events that arrived after their minute's snapshot was written",
 }
 
+# Counted from the bot's log (when logs.paths is set), into the minute of each record's own
+# timestamp: metric -> (description, level set or None, tag prefixes or None, traceback only).
+LOG_COUNTERS: dict[str, str] = {
+    "log_records": "log records (entries; a traceback belongs to its record)",
+    "log_errors": "log records at level ERROR or CRITICAL",
+    "log_warnings": "log records at level WARNING",
+    "log_tracebacks": "log records carrying a traceback",
+    "log_ws_reconnects": "WebSocket reconnects seen in the log",
+    "log_ws_disconnects": "WebSocket disconnects and failed connections seen in the log",
+    "log_timeouts": "timeouts seen in the log",
+    "log_rate_limits": "rate-limit answers seen in the log",
+    "log_positions_opened": "positions opened, as the log says",
+    "log_positions_closed": "positions closed, as the log says",
+    "log_unparsed": "log lines that did not match the bot's format",
+}
+LOG_TAGS: dict[str, tuple[str, ...]] = {
+    "log_ws_reconnects": ("websocket.reconnect",),
+    "log_ws_disconnects": ("websocket.disconnected", "websocket.failed"),
+    "log_timeouts": ("timing.timeout",),
+    "log_rate_limits": ("timing.rate_limit",),
+    "log_positions_opened": ("position.opened",),
+    "log_positions_closed": ("position.closed",),
+}
+LOG_HEALTH: dict[str, str] = {
+    "log_silent_s": "seconds since the bot's log last grew",
+}
+
 WINDOWS = ("current", "last_minute", "last_10_minutes", "all_time")
 
 
@@ -68,7 +95,8 @@ def gauge_aggregates(name: str) -> tuple[str, str]:
 
 def base_metric_names() -> list[str]:
     """Every metric name a rule may use (per-exchange variants add ``.<exchange>``)."""
-    names = list(EVENT_COUNTERS) + list(DISTINCT_COUNTERS) + list(GAUGES) + list(HEALTH)
+    names = (list(EVENT_COUNTERS) + list(DISTINCT_COUNTERS) + list(GAUGES) + list(HEALTH)
+             + list(LOG_COUNTERS) + list(LOG_HEALTH))
     for gauge in GAUGES:
         names.extend(gauge_aggregates(gauge))
     return names
@@ -119,3 +147,22 @@ def count_rows(classifier: EventClassifier,
                 key = f"{name}.{exchange.lower()}"
                 totals[key] = totals.get(key, 0) + n
     return totals
+
+
+def log_counters_for(level: str, tags: tuple[str, ...], traceback: bool,
+                     parsed: bool) -> list[str]:
+    """The log counters one record feeds."""
+    if not parsed:
+        return ["log_unparsed"]
+    found = ["log_records"]
+    level = level.upper()
+    if level in ("ERROR", "CRITICAL"):
+        found.append("log_errors")
+    elif level == "WARNING":
+        found.append("log_warnings")
+    if traceback:
+        found.append("log_tracebacks")
+    for name, wanted in LOG_TAGS.items():
+        if any(tag in wanted for tag in tags):
+            found.append(name)
+    return found

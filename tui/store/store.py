@@ -13,15 +13,16 @@ from types import MappingProxyType
 from typing import Iterable
 
 from tui.config import Config
-from tui.sources.samples import DbSample, EventRow, OpenPosition
+from tui.sources.samples import DbSample, EventRow, LogEntry, OpenPosition
 from tui.store.buckets import MINUTE, Gauge, LatencyHistogram, MinuteBucket, minute_of, percentile
-from tui.store.metrics import (DISTINCT_COUNTERS, EVENT_COUNTERS, GAUGES, EventClassifier,
-                               gauge_aggregates)
+from tui.store.metrics import (DISTINCT_COUNTERS, EVENT_COUNTERS, GAUGES, LOG_COUNTERS,
+                               EventClassifier, gauge_aggregates, log_counters_for)
 from tui.store.view import MetricsView
 
 RETENTION_MINUTES = 120
 SERIES_MINUTES = 60
 STREAM_CAP = 200
+LOG_TAIL_CAP = 500
 MAX_GAPS_KEPT = 2000
 MAX_EXCHANGES = 32
 
@@ -80,6 +81,10 @@ class MetricStore:
         self.aged_after = timedelta(hours=config.positions.aged_hours)
         # Extra named values from other sources (the log tailer).
         self.extra: dict[str, object] = {}
+        # The bot's log, when one is followed: the newest records and when it last grew.
+        self.log_enabled = False
+        self.log_tail: deque[LogEntry] = deque(maxlen=LOG_TAIL_CAP)
+        self.last_log_at: datetime | None = None
         # Latest trailing-stop consistency findings: problem -> ["SYMBOL/exchange", ...].
         self.consistency: dict[str, list[str]] = {}
 
@@ -107,6 +112,22 @@ class MetricStore:
             self._count_event(event)
         self._sample_gauges(sample)
         self._evict()
+
+    def ingest_log(self, entries: Iterable[LogEntry], grew_at: datetime | None) -> None:
+        """Records from the log tailer; ``grew_at`` (database clock) when any line arrived."""
+        self.log_enabled = True
+        self.version += 1
+        if grew_at is not None:
+            self.last_log_at = grew_at
+        for entry in entries:
+            names = log_counters_for(entry.level, entry.tags, bool(entry.traceback),
+                                     entry.parsed)
+            bucket = self.bucket(minute_of(entry.at))
+            if bucket is not None:
+                bucket.counters.update(names)
+            if self._in_run(entry.at):
+                self.all_time.update(names)
+            self.log_tail.append(entry)
 
     def _in_run(self, ts: datetime) -> bool:
         return ts >= self.run_start and (self.run_end is None or ts <= self.run_end)
@@ -321,6 +342,14 @@ class MetricStore:
         values.update(self._health(now))
         return values
 
+    def _log_zeros(self, values: dict[str, float]) -> dict[str, float]:
+        """Log counters are present (as 0) only when a log is followed, so a rule over them
+        does not hold without a log instead of seeing a quiet one."""
+        if self.log_enabled:
+            for name in LOG_COUNTERS:
+                values.setdefault(name, 0)
+        return values
+
     def _health(self, now: datetime) -> dict[str, float]:
         values: dict[str, float] = {
             "db_up": 1 if self.db_up else 0,
@@ -333,6 +362,9 @@ class MetricStore:
             values["poll_ms"] = round(self.latest_latency, 2)
         if self.last_event_at is not None:
             values["bot_silent_s"] = round(max(0.0, (now - self.last_event_at).total_seconds()), 1)
+        if self.log_enabled:
+            since = self.last_log_at or self.run_start
+            values["log_silent_s"] = round(max(0.0, (now - since).total_seconds()), 1)
         return values
 
     def _all_time(self, now: datetime) -> dict[str, float]:
@@ -375,12 +407,14 @@ class MetricStore:
         current = minute_of(now)
         last_10 = [current - MINUTE * i for i in range(10, 0, -1)]
         windows = {
-            "current": self._current(now),
-            "last_minute": self._window([current - MINUTE]),
-            "last_10_minutes": self._window(last_10),
-            "all_time": self._all_time(now),
+            "current": self._log_zeros(self._current(now)),
+            "last_minute": self._log_zeros(self._window([current - MINUTE])),
+            "last_10_minutes": self._log_zeros(self._window(last_10)),
+            "all_time": self._log_zeros(self._all_time(now)),
         }
         series_names = list(EVENT_COUNTERS) + list(DISTINCT_COUNTERS) + list(GAUGES)
+        if self.log_enabled:
+            series_names += list(LOG_COUNTERS)
         recent = tuple(sorted(self.stream, key=lambda e: (e.created_at, e.id), reverse=True))
         return MetricsView(
             now=now, run_start=self.run_start, run_end=self.run_end, version=self.version,
@@ -392,6 +426,8 @@ class MetricStore:
             snapshots_written=self.snapshots_written,
             aged_after_s=self.aged_after.total_seconds(),
             extra=MappingProxyType(dict(self.extra)),
+            log_tail=tuple(self.log_tail) if self.log_enabled else None,
+            last_log_at=self.last_log_at,
         )
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Mapping
 
-from tui.sources.samples import EventRow, OpenPosition
+from tui.sources.samples import EventRow, LogEntry, OpenPosition
 
 _EMPTY: Mapping = MappingProxyType({})
 
@@ -32,6 +32,8 @@ class MetricsView:
     aged_after_s: float = 3 * 3600.0
     extra: Mapping[str, object] = field(default_factory=lambda: _EMPTY)  # other sources (log tailer)
     alerts: tuple = ()  # tui.alerts.model.AlertItem: pending, firing, then recently resolved
+    log_tail: tuple[LogEntry, ...] | None = None  # the bot's log, oldest first; None: no log
+    last_log_at: datetime | None = None  # when the log last grew (database clock)
 
     def value(self, metric: str, window: str = "current") -> float | None:
         return self.windows.get(window, _EMPTY).get(metric)
