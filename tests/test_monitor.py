@@ -183,7 +183,8 @@ async def test_log_records_feed_every_window_and_the_tail(bot_db, tmp_path):
     assert monitor.poll_log() == 0
     from datetime import datetime
 
-    stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S,123")
+    # A moment after the run started (log times have millisecond precision).
+    stamp = (datetime.now() + timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S,123")
     with log.open("a", encoding="utf-8") as handle:
         handle.write(f"{stamp} - websocket.binance_stream - ERROR - Connection failed: boom\n"
                      "Traceback (most recent call last):\n"
