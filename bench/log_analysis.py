@@ -75,22 +75,37 @@ class TreeSampler(threading.Thread):
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--log", type=Path, default=Path("/tmp/botmon-bench/bot_8m.log"))
-    ap.add_argument("--lines", type=int, default=8_000_000, help="lines to generate if --log is missing")
+    ap.add_argument(
+        "--lines", type=int, default=8_000_000, help="lines to generate if --log is missing"
+    )
     ap.add_argument("--jobs", type=int, default=None)
-    ap.add_argument("--baseline", action="store_true", help="also time `grep -c ERROR` on the same file")
+    ap.add_argument(
+        "--baseline", action="store_true", help="also time `grep -c ERROR` on the same file"
+    )
     args = ap.parse_args(argv)
 
     ensure_log(args.log, args.lines)
     size = args.log.stat().st_size
     out = args.log.with_suffix(".report.json")
-    cmd = [sys.executable, "-m", "tui.analysis.logs_cli", str(args.log), "--json", "-o", str(out), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tui.analysis.logs_cli",
+        str(args.log),
+        "--json",
+        "-o",
+        str(out),
+        "--no-progress",
+    ]
     if args.jobs:
         cmd += ["--jobs", str(args.jobs)]
 
     load = os.getloadavg()
     if args.baseline:
         t0 = time.perf_counter()
-        subprocess.run(["grep", "-c", "ERROR", str(args.log)], check=False, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["grep", "-c", "ERROR", str(args.log)], check=False, stdout=subprocess.DEVNULL
+        )
         print(f"grep -c ERROR: {time.perf_counter() - t0:.2f} s")
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -119,16 +134,30 @@ def main(argv: list[str] | None = None) -> int:
 
     report = json.loads(out.read_text(encoding="utf-8"))
     lines = report["lines"]
-    print(f"file           {args.log}  {size / 1e6:,.0f} MB, {lines:,} lines, {report['records']:,} records")
+    print(
+        f"file           {args.log}  {size / 1e6:,.0f} MB, {lines:,} lines, {report['records']:,} "
+        "records"
+    )
     print(f"load average   {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
-    print(f"processes      {report['analysis']['jobs']} ({report['analysis']['units']} byte ranges)")
-    print(f"wall           {wall:.2f} s   ({lines / wall / 1e6:.2f} M lines/s, {size / wall / 1e6:.0f} MB/s)")
+    print(
+        f"processes      {report['analysis']['jobs']} ({report['analysis']['units']} byte ranges)"
+    )
+    print(
+        f"wall           {wall:.2f} s   ({lines / wall / 1e6:.2f} M lines/s, "
+        f"{size / wall / 1e6:.0f} MB/s)"
+    )
     print(f"cpu            {cpu:.2f} s (user + sys, all processes)")
-    print(f"peak RSS       {self_rss + child_rss:.0f} MB  (getrusage self {self_rss:.0f} + children {child_rss:.0f})")
+    print(
+        f"peak RSS       {self_rss + child_rss:.0f} MB  (getrusage self {self_rss:.0f} + children "
+        f"{child_rss:.0f})"
+    )
     if sampler:
         print(f"tree RSS peak  {sampler.peak / 2**20:.0f} MB  (sum over the process tree, sampled)")
     ok = wall <= TARGET_SECONDS and self_rss + child_rss <= TARGET_MB
-    print(f"target         <= {TARGET_SECONDS:.0f} s and <= {TARGET_MB:.0f} MB: {'met' if ok else 'NOT met'}")
+    print(
+        f"target         <= {TARGET_SECONDS:.0f} s and <= {TARGET_MB:.0f} MB: "
+        f"{'met' if ok else 'NOT met'}"
+    )
     out.unlink()
     return 0
 

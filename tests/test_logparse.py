@@ -25,6 +25,8 @@ from tui.sources.logparse import (
 
 FIXTURE = Path(__file__).parent / "fixtures" / "logs" / "bot.log"
 TS = "2025-10-15 13:21:03,512"
+WAVE = "Wave detected! Processing 39 signals"
+OPENED = "✅ Position #7 for PUNDIXUSDT opened 🌊"
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,12 @@ def cat() -> Categoriser:
     return Categoriser.load()
 
 
-def rec(message: str, level: str = "INFO", logger: str = "core.position_manager", cont: tuple[str, ...] = ()) -> LogRecord:
+def rec(
+    message: str,
+    level: str = "INFO",
+    logger: str = "core.position_manager",
+    cont: tuple[str, ...] = (),
+) -> LogRecord:
     return LogRecord(1, datetime(2025, 10, 15, 13, 21, 3), logger, level, message, cont)
 
 
@@ -43,14 +50,22 @@ def rec(message: str, level: str = "INFO", logger: str = "core.position_manager"
     ("line", "expected"),
     [
         (
-            f"{TS} - core.wave_signal_processor - INFO - Wave detected! Processing 39 signals".encode(),
-            (datetime(2025, 10, 15, 13, 21, 3, 512000), "core.wave_signal_processor", "INFO",
-             "Wave detected! Processing 39 signals"),
+            f"{TS} - core.wave_signal_processor - INFO - {WAVE}".encode(),
+            (
+                datetime(2025, 10, 15, 13, 21, 3, 512000),
+                "core.wave_signal_processor",
+                "INFO",
+                WAVE,
+            ),
         ),
         (  # emoji survive
-            f"{TS} - core.position_manager - INFO - ✅ Position #7 for PUNDIXUSDT opened 🌊".encode(),
-            (datetime(2025, 10, 15, 13, 21, 3, 512000), "core.position_manager", "INFO",
-             "✅ Position #7 for PUNDIXUSDT opened 🌊"),
+            f"{TS} - core.position_manager - INFO - {OPENED}".encode(),
+            (
+                datetime(2025, 10, 15, 13, 21, 3, 512000),
+                "core.position_manager",
+                "INFO",
+                OPENED,
+            ),
         ),
         (  # invalid UTF-8 is replaced, never fatal; valid emoji next to it survive
             f"{TS} - x - WARNING - bad ".encode() + b"\xff\xfe" + " ✅".encode(),
@@ -62,10 +77,21 @@ def rec(message: str, level: str = "INFO", logger: str = "core.position_manager"
         ),
         (  # a message quoting another header does not move the split
             f"{TS} - a.b - INFO - saw ' - ERROR - ' in a reply".encode(),
-            (datetime(2025, 10, 15, 13, 21, 3, 512000), "a.b", "INFO", "saw ' - ERROR - ' in a reply"),
+            (
+                datetime(2025, 10, 15, 13, 21, 3, 512000),
+                "a.b",
+                "INFO",
+                "saw ' - ERROR - ' in a reply",
+            ),
         ),
-        (f"{TS} - a - INFO - ".encode(), (datetime(2025, 10, 15, 13, 21, 3, 512000), "a", "INFO", "")),
-        (f"{TS} - a - INFO -".encode(), (datetime(2025, 10, 15, 13, 21, 3, 512000), "a", "INFO", "")),
+        (
+            f"{TS} - a - INFO - ".encode(),
+            (datetime(2025, 10, 15, 13, 21, 3, 512000), "a", "INFO", ""),
+        ),
+        (
+            f"{TS} - a - INFO -".encode(),
+            (datetime(2025, 10, 15, 13, 21, 3, 512000), "a", "INFO", ""),
+        ),
         (  # an impossible date keeps the record, without a time
             b"2025-13-40 25:00:00,000 - a - INFO - odd clock",
             (None, "a", "INFO", "odd clock"),
@@ -103,9 +129,16 @@ def test_parse_lines_attaches_tracebacks_and_counts_unparsed() -> None:
         f"{TS} - core.y - INFO - last, no newline".encode(),
     ]
     records = list(parse_lines(lines))
-    assert [(r.line, r.parsed, r.line_count) for r in records] == [(1, False, 1), (2, True, 4), (6, True, 1), (7, True, 1)]
+    assert [(r.line, r.parsed, r.line_count) for r in records] == [
+        (1, False, 1),
+        (2, True, 4),
+        (6, True, 1),
+        (7, True, 1),
+    ]
     assert records[0].message == "nohup: ignoring input"
-    assert records[1].continuation[-1] == "TypeError: Object of type Decimal is not JSON serializable"
+    assert (
+        records[1].continuation[-1] == "TypeError: Object of type Decimal is not JSON serializable"
+    )
     assert records[1].text.startswith("Failed to write\nTraceback")
     assert records[3].message == "last, no newline"
 
@@ -123,7 +156,9 @@ def test_assembler_is_incremental() -> None:
     assert asm.feed(b"  traceback line") is None
     assert asm.pending
     done = asm.feed(f"{TS} - a - INFO - second".encode())
-    assert done is not None and done.message == "first" and done.continuation == ("  traceback line",)
+    assert (
+        done is not None and done.message == "first" and done.continuation == ("  traceback line",)
+    )
     last = asm.flush()
     assert last is not None and last.line == 3
     assert asm.flush() is None
@@ -145,7 +180,9 @@ def test_fixture_counts() -> None:
     assert len(records) == 37
     assert sum(not r.parsed for r in records) == 2
     (odd,) = [r for r in records if "synced" in r.message]
-    assert "\ufffd" in odd.message and odd.message.endswith("✅") and odd.message.startswith("Позиция")
+    assert (
+        "\ufffd" in odd.message and odd.message.endswith("✅") and odd.message.startswith("Позиция")
+    )
 
 
 # -- categories ---------------------------------------------------------------------------------
@@ -154,40 +191,139 @@ def test_fixture_counts() -> None:
 @pytest.mark.parametrize(
     ("message", "level", "logger", "tags", "fields"),
     [
-        ("✅ Position #548 for SOONUSDT opened ATOMICALLY at $2.0333", "INFO", "core.position_manager",
-         {"position.opened"}, {"symbol": "SOONUSDT"}),
-        ("Position closed: NEIROCTOUSDT", "INFO", "websocket.bybit_stream",
-         {"position.closed", "exchange.bybit"}, {"symbol": "NEIROCTOUSDT"}),
-        ("Error opening position for AVLUSDT: Position creation rolled back: x", "ERROR", "core.position_manager",
-         {"position.open_failed"}, {"symbol": "AVLUSDT"}),
-        ("✅ Position ALLUSDT has Stop Loss order: 123 at 0.5", "INFO", "core.stop_loss_manager",
-         {"stop_loss.verified"}, {"symbol": "ALLUSDT"}),
-        ("⚠️ Stop Loss already exists at 0.5, skipping", "INFO", "core.stop_loss_manager", {"stop_loss.verified"}, {}),
-        ("✅ Position created ATOMICALLY with guaranteed SL", "INFO", "core.atomic_position_manager", {"stop_loss.set"}, {}),
-        ("⚠️ Found 3 positions without stop loss", "WARNING", "core.position_manager", {"stop_loss.missing"}, {}),
-        ("✅ ABCUSDT: Trailing stop ACTIVATED at 1.0, stop at 0.99", "INFO", "protection.trailing_stop",
-         {"trailing_stop.activated"}, {"symbol": "ABCUSDT"}),
-        ("⚠️ YZYUSDT: TS state exists in DB but no position on exchange - deleting stale TS state", "WARNING",
-         "protection.trailing_stop", {"trailing_stop.stale_state"}, {"symbol": "YZYUSDT"}),
-        ("Waiting 5s before reconnect attempt 2", "INFO", "websocket.improved_stream", {"websocket.reconnect"}, {}),
-        ("Connection failed: Cannot connect to host", "ERROR", "websocket.binance_stream",
-         {"websocket.failed", "exchange.binance"}, {}),
-        ("🌊 Wave detected! Processing 39 signals for 2025-10-15T11:00:00+00:00", "INFO",
-         "core.signal_processor_websocket", {"wave.detected"}, {"signals": "39"}),
-        ("🎯 Wave 2025-10-15T11:00:00+00:00 complete: 5 positions opened, 2 failed, 0 validation errors, 1 duplicates",
-         "INFO", "core.wave_signal_processor", {"wave.completed"}, {"opened": "5", "failed": "2"}),
-        ('Rate limit hit: bybit {"retCode":10006,"retMsg":"Too many visits!"}', "WARNING", "utils.rate_limiter",
-         {"timing.rate_limit", "exchange.bybit"}, {}),
-        ("HTTP 429 Too Many Requests from binance", "WARNING", "core.exchange_manager",
-         {"timing.rate_limit", "exchange.binance"}, {}),
-        ("Request timeout for fetch_positions, retrying", "WARNING", "core.exchange_manager", {"timing.timeout"}, {}),
-        ("✅ X1USDT: SL updated via trading_stop in 1520.25ms", "INFO", "protection.trailing_stop",
-         {"stop_loss.updated", "timing.slow"}, {"symbol": "X1USDT", "ms": "1520.25"}),
-        ("✅ [Bybit] Custom pong received at 12:00:01 (RTT: 2.50s)", "INFO", "websocket.improved_stream",
-         {"timing.slow", "exchange.bybit"}, {"s": "2.50"}),
+        (
+            "✅ Position #548 for SOONUSDT opened ATOMICALLY at $2.0333",
+            "INFO",
+            "core.position_manager",
+            {"position.opened"},
+            {"symbol": "SOONUSDT"},
+        ),
+        (
+            "Position closed: NEIROCTOUSDT",
+            "INFO",
+            "websocket.bybit_stream",
+            {"position.closed", "exchange.bybit"},
+            {"symbol": "NEIROCTOUSDT"},
+        ),
+        (
+            "Error opening position for AVLUSDT: Position creation rolled back: x",
+            "ERROR",
+            "core.position_manager",
+            {"position.open_failed"},
+            {"symbol": "AVLUSDT"},
+        ),
+        (
+            "✅ Position ALLUSDT has Stop Loss order: 123 at 0.5",
+            "INFO",
+            "core.stop_loss_manager",
+            {"stop_loss.verified"},
+            {"symbol": "ALLUSDT"},
+        ),
+        (
+            "⚠️ Stop Loss already exists at 0.5, skipping",
+            "INFO",
+            "core.stop_loss_manager",
+            {"stop_loss.verified"},
+            {},
+        ),
+        (
+            "✅ Position created ATOMICALLY with guaranteed SL",
+            "INFO",
+            "core.atomic_position_manager",
+            {"stop_loss.set"},
+            {},
+        ),
+        (
+            "⚠️ Found 3 positions without stop loss",
+            "WARNING",
+            "core.position_manager",
+            {"stop_loss.missing"},
+            {},
+        ),
+        (
+            "✅ ABCUSDT: Trailing stop ACTIVATED at 1.0, stop at 0.99",
+            "INFO",
+            "protection.trailing_stop",
+            {"trailing_stop.activated"},
+            {"symbol": "ABCUSDT"},
+        ),
+        (
+            "⚠️ YZYUSDT: TS state exists in DB but no position on exchange - deleting stale TS "
+            "state",
+            "WARNING",
+            "protection.trailing_stop",
+            {"trailing_stop.stale_state"},
+            {"symbol": "YZYUSDT"},
+        ),
+        (
+            "Waiting 5s before reconnect attempt 2",
+            "INFO",
+            "websocket.improved_stream",
+            {"websocket.reconnect"},
+            {},
+        ),
+        (
+            "Connection failed: Cannot connect to host",
+            "ERROR",
+            "websocket.binance_stream",
+            {"websocket.failed", "exchange.binance"},
+            {},
+        ),
+        (
+            "🌊 Wave detected! Processing 39 signals for 2025-10-15T11:00:00+00:00",
+            "INFO",
+            "core.signal_processor_websocket",
+            {"wave.detected"},
+            {"signals": "39"},
+        ),
+        (
+            "🎯 Wave 2025-10-15T11:00:00+00:00 complete: 5 positions opened, 2 failed, 0 "
+            "validation errors, 1 duplicates",
+            "INFO",
+            "core.wave_signal_processor",
+            {"wave.completed"},
+            {"opened": "5", "failed": "2"},
+        ),
+        (
+            'Rate limit hit: bybit {"retCode":10006,"retMsg":"Too many visits!"}',
+            "WARNING",
+            "utils.rate_limiter",
+            {"timing.rate_limit", "exchange.bybit"},
+            {},
+        ),
+        (
+            "HTTP 429 Too Many Requests from binance",
+            "WARNING",
+            "core.exchange_manager",
+            {"timing.rate_limit", "exchange.binance"},
+            {},
+        ),
+        (
+            "Request timeout for fetch_positions, retrying",
+            "WARNING",
+            "core.exchange_manager",
+            {"timing.timeout"},
+            {},
+        ),
+        (
+            "✅ X1USDT: SL updated via trading_stop in 1520.25ms",
+            "INFO",
+            "protection.trailing_stop",
+            {"stop_loss.updated", "timing.slow"},
+            {"symbol": "X1USDT", "ms": "1520.25"},
+        ),
+        (
+            "✅ [Bybit] Custom pong received at 12:00:01 (RTT: 2.50s)",
+            "INFO",
+            "websocket.improved_stream",
+            {"timing.slow", "exchange.bybit"},
+            {"s": "2.50"},
+        ),
     ],
 )
-def test_categories_from_real_shapes(cat: Categoriser, message: str, level: str, logger: str, tags: set, fields: dict) -> None:
+def test_categories_from_real_shapes(
+    cat: Categoriser, message: str, level: str, logger: str, tags: set, fields: dict
+) -> None:
     found = cat.matches(rec(message, level, logger))
     assert set(m.tag for m in found) == tags
     merged = {k: v for m in found for k, v in m.fields.items()}
@@ -214,14 +350,37 @@ def test_not_timing_issues(cat: Categoriser, message: str) -> None:
 @pytest.mark.parametrize(
     ("message", "cont", "expected"),
     [
-        ("Failed to write event batch", ("Traceback (most recent call last):", "TypeError: Object of type Decimal is not JSON serializable"), "TypeError"),
+        (
+            "Failed to write event batch",
+            (
+                "Traceback (most recent call last):",
+                "TypeError: Object of type Decimal is not JSON serializable",
+            ),
+            "TypeError",
+        ),
         ('ExchangeError: bybit {"retCode":170209,"retMsg":"x"}', (), "ExchangeError"),
-        ('Unexpected error in rate limited function: bybit {"retCode":110043,"retMsg":"leverage not modified"}', (), "bybit 110043"),
-        ('Error fetching signals: column "exchange_id" does not exist', (), "Error fetching signals"),
-        ("Error opening position for AVLUSDT: price of AVL/USDT must be greater than minimum price precision of 0.00001",
-         (), "Error opening position for <SYM>"),
-        ("price of PUNDIX/USDT must be greater than minimum price precision of 0.00001", (),
-         "price of <SYM> must be greater than minimum price precision of N.N"),
+        (
+            "Unexpected error in rate limited function: bybit "
+            '{"retCode":110043,"retMsg":"leverage not modified"}',
+            (),
+            "bybit 110043",
+        ),
+        (
+            'Error fetching signals: column "exchange_id" does not exist',
+            (),
+            "Error fetching signals",
+        ),
+        (
+            "Error opening position for AVLUSDT: price of AVL/USDT must be greater than minimum "
+            "price precision of 0.00001",
+            (),
+            "Error opening position for <SYM>",
+        ),
+        (
+            "price of PUNDIX/USDT must be greater than minimum price precision of 0.00001",
+            (),
+            "price of <SYM> must be greater than minimum price precision of N.N",
+        ),
         ("Failed to create order", ("ccxt.base.errors.ExchangeError: bybit {}",), "ExchangeError"),
     ],
 )
@@ -231,7 +390,11 @@ def test_error_types(cat: Categoriser, message: str, cont: tuple[str, ...], expe
 
 
 def test_error_patterns_only_for_error_records(cat: Categoriser) -> None:
-    assert not [t for t in cat.categorise(rec("TypeError seen in a reply", "INFO")) if t.startswith("error.")]
+    assert not [
+        t
+        for t in cat.categorise(rec("TypeError seen in a reply", "INFO"))
+        if t.startswith("error.")
+    ]
     assert "error.exception" in cat.categorise(rec("TypeError seen in a reply", "ERROR"))
 
 
@@ -271,7 +434,14 @@ def test_bad_regex_names_category_and_key() -> None:
     assert "\n" not in line
 
 
-@pytest.mark.parametrize("bad", [{"position": ["not", "a", "table"]}, {"position": {"opened": [1, 2]}}, {"bad.name": {"x": ["y"]}}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"position": ["not", "a", "table"]},
+        {"position": {"opened": [1, 2]}},
+        {"bad.name": {"x": ["y"]}},
+    ],
+)
 def test_bad_override_shapes(bad: dict) -> None:
     with pytest.raises(BotmonError):
         load_patterns(bad)
@@ -279,7 +449,16 @@ def test_bad_override_shapes(bad: dict) -> None:
 
 def test_every_default_pattern_compiles_and_table_is_complete() -> None:
     table = load_patterns()
-    for category in ("position", "stop_loss", "trailing_stop", "websocket", "wave", "timing", "error", "exchange"):
+    for category in (
+        "position",
+        "stop_loss",
+        "trailing_stop",
+        "websocket",
+        "wave",
+        "timing",
+        "error",
+        "exchange",
+    ):
         assert table[category], category
     Categoriser(table)  # compiles
 
@@ -288,7 +467,12 @@ def test_literal_precheck_never_changes_the_answer(cat: Categoriser) -> None:
     """The needle pre-check is only a shortcut: a plain regex search must agree."""
     with open(FIXTURE, "rb") as fh:
         records = [r for r in parse_lines(fh) if r.parsed]
-    extra = ["ſtop loss TRIGGERED", "STOP-LOSS hit for XUSDT", "Dısconnected from stream", "Too Many Visits"]
+    extra = [
+        "ſtop loss TRIGGERED",
+        "STOP-LOSS hit for XUSDT",
+        "Dısconnected from stream",
+        "Too Many Visits",
+    ]
     records += [rec(m, "ERROR", "websocket.bybit_stream") for m in extra]
     for r in records:
         naive = []
@@ -305,7 +489,10 @@ def test_literal_precheck_never_changes_the_answer(cat: Categoriser) -> None:
 
 
 def test_message_shape() -> None:
-    assert message_shape("✅ PUNDIXUSDT: SL updated via x in 12.5ms") == "<SYM>: SL updated via x in N.Nms"
+    assert (
+        message_shape("✅ PUNDIXUSDT: SL updated via x in 12.5ms")
+        == "<SYM>: SL updated via x in N.Nms"
+    )
 
 
 # -- regexes over digit-normalised text (the fast scan's pre-filter) ------------------------------
@@ -354,8 +541,10 @@ def test_loosened_regex_never_misses(pattern: str, text: str) -> None:
 def test_core_never_imports_textual() -> None:
     code = (
         "import sys\n"
-        "import tui.sources.logparse, tui.sources.logtail, tui.analysis.logs, tui.analysis.logs_cli\n"
+        "import tui.sources.logparse, tui.sources.logtail, tui.analysis.logs, "
+        "tui.analysis.logs_cli\n"
         "import tui.analysis.logs_report\n"
-        "assert not [m for m in sys.modules if m == 'textual' or m.startswith('textual.')], 'textual imported'\n"
+        "assert not [m for m in sys.modules if m == 'textual' or m.startswith('textual.')], "
+        "'textual imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)

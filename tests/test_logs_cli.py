@@ -37,8 +37,17 @@ def test_text_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and err == ""
     assert "1 file(s), 42 lines, 37 records, 2 unparsed" in out
     assert "Levels: INFO 24, WARNING 2, ERROR 8, CRITICAL 1" in out
-    for title in ("Position lifecycle", "Stop-loss", "Trailing stop", "WebSocket health", "Waves and signals",
-                  "Timing issues", "Errors: 9 ERROR/CRITICAL records", "Per exchange", "Most repeated messages"):
+    for title in (
+        "Position lifecycle",
+        "Stop-loss",
+        "Trailing stop",
+        "WebSocket health",
+        "Waves and signals",
+        "Timing issues",
+        "Errors: 9 ERROR/CRITICAL records",
+        "Per exchange",
+        "Most repeated messages",
+    ):
         assert f"== {title}" in out, title
     assert "first at bot.log:7" in out  # the first position opened
     assert "TypeError" in out and "Error fetching signals" in out
@@ -48,14 +57,27 @@ def test_json_report_has_the_known_counts(capsys: pytest.CaptureFixture[str]) ->
     r = run_json(capsys, FIXTURE)
     assert (r["lines"], r["records"], r["unparsed"], r["continuation_lines"]) == (42, 37, 2, 5)
     assert r["levels"] == {"INFO": 24, "WARNING": 2, "ERROR": 8, "CRITICAL": 1}
-    assert (r["first_time"], r["last_time"]) == ("2025-10-15 13:00:00.001", "2025-10-15 14:06:00.000")
+    assert (r["first_time"], r["last_time"]) == (
+        "2025-10-15 13:00:00.001",
+        "2025-10-15 14:06:00.000",
+    )
 
     pos = r["position"]
     assert pos["counts"] == {"opened": 2, "closed": 1, "open_failed": 2}
     assert dict(pos["symbols"]["opened"]) == {"PUNDIXUSDT": 1, "1000PEPEUSDT": 1}
     assert pos["first"]["opened"] == {"file": str(FIXTURE), "line": 7}
-    assert r["stop_loss"]["counts"] == {"set": 2, "verified": 3, "updated": 2, "triggered": 0, "missing": 0, "failed": 0}
-    assert r["trailing_stop"]["counts"]["activated"] == 1 and r["trailing_stop"]["counts"]["updated"] == 1
+    assert r["stop_loss"]["counts"] == {
+        "set": 2,
+        "verified": 3,
+        "updated": 2,
+        "triggered": 0,
+        "missing": 0,
+        "failed": 0,
+    }
+    assert (
+        r["trailing_stop"]["counts"]["activated"] == 1
+        and r["trailing_stop"]["counts"]["updated"] == 1
+    )
     ws = r["websocket"]["counts"]
     assert (ws["connecting"], ws["connected"], ws["reconnect"], ws["stale"]) == (1, 1, 2, 0)
     assert r["wave"]["counts"] == {"detected": 1, "completed": 1, "processed": 1}
@@ -63,7 +85,11 @@ def test_json_report_has_the_known_counts(capsys: pytest.CaptureFixture[str]) ->
     assert (r["wave"]["sums"]["completed.opened"], r["wave"]["sums"]["completed.failed"]) == (2, 1)
 
     timing = r["timing"]
-    assert timing["counts"] == {"timeout": 1, "rate_limit": 1, "slow": 2}  # "Order 42913 ... 0.0429" is not one
+    assert timing["counts"] == {
+        "timeout": 1,
+        "rate_limit": 1,
+        "slow": 2,
+    }  # "Order 42913 ... 0.0429" is not one
     assert [(s["ms"], s["line"]) for s in timing["slowest"]] == [(4090.0, 14), (1520.25, 25)]
     assert timing["slow_threshold_ms"] == 1000.0
 
@@ -72,7 +98,10 @@ def test_json_report_has_the_known_counts(capsys: pytest.CaptureFixture[str]) ->
     by_type = {g["type"]: g for g in errors["by_type"]}
     fetch = by_type["Error fetching signals"]
     assert fetch["count"] == 2
-    assert (fetch["first_seen"], fetch["last_seen"]) == ("2025-10-15 14:01:00.000", "2025-10-15 14:06:00.000")
+    assert (fetch["first_seen"], fetch["last_seen"]) == (
+        "2025-10-15 14:01:00.000",
+        "2025-10-15 14:06:00.000",
+    )
     assert fetch["first"]["line"] == 36
     assert by_type["TypeError"]["samples"][0]["line"] == 28
     assert "Decimal is not JSON serializable" in by_type["TypeError"]["samples"][0]["text"]
@@ -84,7 +113,11 @@ def test_json_report_has_the_known_counts(capsys: pytest.CaptureFixture[str]) ->
     assert r["exchanges"]["bybit"]["timing.rate_limit"] == 1
 
     top = r["top_messages"]
-    update = next(m for m in top if m["message"].startswith("core.position_manager - INFO - Position update: PUNDIXUSDT"))
+    update = next(
+        m
+        for m in top
+        if m["message"].startswith("core.position_manager - INFO - Position update: PUNDIXUSDT")
+    )
     assert (update["count"], update["line"]) == (2, 15)
     assert update["message"].endswith("mark_price=N.N")
     assert sum(1 for m in top if "Позиция" in m["message"] and "\ufffd" in m["message"]) == 1
@@ -106,13 +139,20 @@ def split_fixture(tmp_path: Path) -> list[Path]:
     return [tmp_path / n for n in parts]
 
 
-def test_rotated_set_is_read_in_time_order_whatever_the_order_given(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rotated_set_is_read_in_time_order_whatever_the_order_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     oldest, middle, newest = split_fixture(tmp_path)
     r = run_json(capsys, newest, oldest, middle)
     assert [Path(f["path"]).name for f in r["files"]] == ["bot.log.2", "bot.log.1", "bot.log"]
     assert [f["lines"] for f in r["files"]] == [14, 18, 10]
     whole = run_json(capsys, FIXTURE)
-    assert (r["lines"], r["records"], r["unparsed"], r["levels"]) == (whole["lines"], whole["records"], 2, whole["levels"])
+    assert (r["lines"], r["records"], r["unparsed"], r["levels"]) == (
+        whole["lines"],
+        whole["records"],
+        2,
+        whole["levels"],
+    )
     assert r["errors"]["per_hour"] == whole["errors"]["per_hour"]
     by_type = {g["type"]: g for g in r["errors"]["by_type"]}
     assert by_type["TypeError"]["first"] == {"file": str(middle), "line": 28 - 14}
@@ -122,7 +162,11 @@ def test_rotated_set_is_read_in_time_order_whatever_the_order_given(tmp_path: Pa
 def test_empty_current_file_goes_last(tmp_path: Path) -> None:
     oldest, middle, newest = split_fixture(tmp_path)
     newest.write_bytes(b"")  # just rotated: no timestamp to order by
-    assert [Path(f.path).name for f in inspect_files([newest, middle, oldest])] == ["bot.log.2", "bot.log.1", "bot.log"]
+    assert [Path(f.path).name for f in inspect_files([newest, middle, oldest])] == [
+        "bot.log.2",
+        "bot.log.1",
+        "bot.log",
+    ]
 
 
 def test_gz_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -141,7 +185,9 @@ def test_gz_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert r[section]["counts"] == whole[section]["counts"]
 
 
-def test_missing_file_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_file_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = tmp_path / "nope.log"
     code, out, err = run(capsys, FIXTURE, missing)
     assert code == 2 and out == ""
@@ -157,7 +203,9 @@ def test_missing_file_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureF
         (lambda p: p.write_bytes(gzip.compress(FIXTURE.read_bytes())[:60]), "truncated .gz"),
     ],
 )
-def test_unreadable_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str], make, problem: str) -> None:  # noqa: ANN001
+def test_unreadable_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make, problem: str
+) -> None:  # noqa: ANN001
     bad = tmp_path / "bot.log.1.gz"
     make(bad)
     code, out, err = run(capsys, bad)
@@ -166,7 +214,9 @@ def test_unreadable_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str], m
     assert err.startswith(f"botmon logs: {bad}: ") and problem in err
 
 
-def test_patterns_file_overrides_and_reports_bad_regex(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_patterns_file_overrides_and_reports_bad_regex(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     extra = tmp_path / "patterns.toml"
     extra.write_text("[funding]\npaid = ['Order \\d+ placed']\n", encoding="utf-8")
     r = run_json(capsys, "--patterns", extra, FIXTURE)
@@ -201,7 +251,9 @@ def test_fast_scan_agrees_with_the_record_by_record_reference(
     path = _generated_log(tmp_path, 30_000)
     monkeypatch.setattr(logs, "PARALLEL_MIN_BYTES", 0)
     cat = Categoriser.load()
-    fast = analyse_files([path], categoriser=cat, jobs=jobs, unit_bytes=700_000, chunk_bytes=200_000)
+    fast = analyse_files(
+        [path], categoriser=cat, jobs=jobs, unit_bytes=700_000, chunk_bytes=200_000
+    )
     assert fast.units > 1 and fast.jobs == jobs
     with open(path, "rb") as fh:
         ref_stats = analyse_records(parse_lines(fh), cat)

@@ -184,7 +184,9 @@ def test_bursts_are_read_in_bounded_steps(tmp_path: Path) -> None:
     assert f.lines_read == 12_345
 
 
-def test_endless_line_is_not_buffered_forever(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_endless_line_is_not_buffered_forever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(logtail, "MAX_LINE_BYTES", 100)
     log = tmp_path / "bot.log"
     log.write_bytes(b"")
@@ -212,12 +214,16 @@ def test_tailer_assembles_and_categorises(tmp_path: Path) -> None:
     clock = FakeClock()
     t = LogTailer([log], clock=clock, flush_after=1.0, watch=False)
     assert t.poll().records == ()
-    append(log, [
-        f"{TS} - core.position_manager - INFO - ✅ Position #1 for PUNDIXUSDT opened ATOMICALLY at $1",
-        f"{TS} - core.event_logger - ERROR - Failed to write event batch",
-        "Traceback (most recent call last):",
-        "TypeError: Object of type Decimal is not JSON serializable",
-    ])
+    append(
+        log,
+        [
+            f"{TS} - core.position_manager - INFO - ✅ Position #1 for PUNDIXUSDT opened "
+            "ATOMICALLY at $1",
+            f"{TS} - core.event_logger - ERROR - Failed to write event batch",
+            "Traceback (most recent call last):",
+            "TypeError: Object of type Decimal is not JSON serializable",
+        ],
+    )
     batch = t.poll()
     assert batch.lines == 4
     (opened,) = batch.records  # the ERROR record may still get traceback lines

@@ -95,7 +95,9 @@ def inspect_files(paths: Sequence[str | os.PathLike[str]]) -> list[LogFile]:
         m = _ROTATION_RE.search(os.path.basename(path))
         found.append(LogFile(len(found), path, size, gz, first, int(m.group(1)) if m else 0))
     # By first timestamp; a file without one (empty) by its rotation suffix: .3 is older than .1.
-    found.sort(key=lambda f: (f.first_time is None, f.first_time or datetime.min, -f.rotation, f.index))
+    found.sort(
+        key=lambda f: (f.first_time is None, f.first_time or datetime.min, -f.rotation, f.index)
+    )
     for i, f in enumerate(found):
         f.index = i
     return found
@@ -110,10 +112,14 @@ def _check_readable(path: str) -> tuple[int, bool]:
             magic = fh.read(2)
     except FileNotFoundError:
         raise BotmonError(
-            path, "no such file", "check the path; a rotated set is e.g. bot.log.2 bot.log.1 bot.log"
+            path,
+            "no such file",
+            "check the path; a rotated set is e.g. bot.log.2 bot.log.1 bot.log",
         ) from None
     except PermissionError:
-        raise BotmonError(path, "permission denied", "run as a user who can read the bot's log") from None
+        raise BotmonError(
+            path, "permission denied", "run as a user who can read the bot's log"
+        ) from None
     except OSError as err:
         raise BotmonError(path, err.strerror or str(err), "check the file") from None
     return st.st_size, magic == _GZIP_MAGIC
@@ -181,7 +187,10 @@ def plan_units(files: Sequence[LogFile], jobs: int, unit_bytes: int = UNIT_BYTES
 
 
 def scan_unit(
-    unit: Unit, shapes: ShapeClassifier, chunk_bytes: int = CHUNK_BYTES, on_bytes: Callable[[int], None] | None = None
+    unit: Unit,
+    shapes: ShapeClassifier,
+    chunk_bytes: int = CHUNK_BYTES,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> LogStats:
     """Scan one byte range into a ``LogStats`` (line numbers relative to the range's start)."""
     scanner = Scanner(shapes, unit.file_index, file_start=unit.start == 0)
@@ -274,7 +283,9 @@ def analyse_files(
         ctx = _mp_context()
         counter = ctx.Value("q", 0)
         run = partial(_run_unit, chunk_bytes=chunk_bytes)
-        with ctx.Pool(min(jobs, len(units)), _init_worker, (cat.patterns, cat.slow_ms, counter)) as pool:
+        with ctx.Pool(
+            min(jobs, len(units)), _init_worker, (cat.patterns, cat.slow_ms, counter)
+        ) as pool:
             results = pool.imap(run, units)
             for unit in units:
                 while True:
@@ -345,7 +356,10 @@ class _Merger:
 
 
 def analyse_records(
-    records: Iterable[LogRecord], categoriser: Categoriser, file_index: int = 0, stats: LogStats | None = None
+    records: Iterable[LogRecord],
+    categoriser: Categoriser,
+    file_index: int = 0,
+    stats: LogStats | None = None,
 ) -> LogStats:
     """One record at a time: simple and slow; the fast scan must give the same answer."""
     stats = stats if stats is not None else LogStats()

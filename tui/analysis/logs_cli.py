@@ -28,19 +28,42 @@ PROGRESS_MIN_BYTES = 32 << 20  # smaller inputs finish before a bar would be wor
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "files", nargs="+", metavar="FILE",
+        "files",
+        nargs="+",
+        metavar="FILE",
         help="log files; a rotated set (bot.log.3 ... bot.log) in any order; .gz accepted",
     )
     parser.add_argument("--json", action="store_true", help="write JSON instead of text")
-    parser.add_argument("--output", "-o", metavar="PATH", help="write the report to PATH instead of stdout")
-    parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
-                        help="worker processes (default: the CPU count, at most 4)")
-    parser.add_argument("--top", type=int, default=20, metavar="N",
-                        help="how many repeated messages / slow operations to list (default 20)")
-    parser.add_argument("--slow-ms", type=float, default=None, metavar="MS",
-                        help="an operation at least this slow is reported (default 1000)")
-    parser.add_argument("--patterns", metavar="TOML",
-                        help="TOML file overriding log categories: [category] subkey = ['regex', ...]")
+    parser.add_argument(
+        "--output", "-o", metavar="PATH", help="write the report to PATH instead of stdout"
+    )
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: the CPU count, at most 4)",
+    )
+    parser.add_argument(
+        "--top",
+        type=int,
+        default=20,
+        metavar="N",
+        help="how many repeated messages / slow operations to list (default 20)",
+    )
+    parser.add_argument(
+        "--slow-ms",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="an operation at least this slow is reported (default 1000)",
+    )
+    parser.add_argument(
+        "--patterns",
+        metavar="TOML",
+        help="TOML file overriding log categories: [category] subkey = ['regex', ...]",
+    )
     parser.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
 
 
@@ -48,10 +71,16 @@ def run(args: argparse.Namespace) -> int:
     progress = _ProgressBar(enabled=not args.no_progress and sys.stderr.isatty())
     try:
         categoriser = Categoriser.load(_overrides(args), slow_ms=_slow_ms(args))
-        analysis = analyse_files(args.files, categoriser=categoriser, jobs=args.jobs, progress=progress)
+        analysis = analyse_files(
+            args.files, categoriser=categoriser, jobs=args.jobs, progress=progress
+        )
         progress.close()
         report = build_report(analysis, top=max(1, args.top))
-        text = json.dumps(report, ensure_ascii=False, indent=2) + "\n" if args.json else render_text(report)
+        text = (
+            json.dumps(report, ensure_ascii=False, indent=2) + "\n"
+            if args.json
+            else render_text(report)
+        )
         _write(text, args.output)
     except BotmonError as err:
         progress.close()
@@ -74,8 +103,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any] | None:
     for source in (getattr(args, "log_patterns", None), _read_patterns(args.patterns)):
         for category, subs in (source or {}).items():
             if not isinstance(subs, dict):
-                raise BotmonError(f"log patterns: {category}", "expected a table of sub-keys",
-                                  "write [category] with subkey = ['regex', ...]")
+                raise BotmonError(
+                    f"log patterns: {category}",
+                    "expected a table of sub-keys",
+                    "write [category] with subkey = ['regex', ...]",
+                )
             merged.setdefault(category, {}).update(subs)
     return merged or None
 
@@ -103,7 +135,9 @@ def _write(text: str, output: str | None) -> None:
         with open(output, "wb") as fh:
             fh.write(data)
     except OSError as err:
-        raise BotmonError(output, err.strerror or str(err), "check the directory exists and is writable") from None
+        raise BotmonError(
+            output, err.strerror or str(err), "check the directory exists and is writable"
+        ) from None
     print(f"botmon logs: wrote {output}", file=sys.stderr)
 
 
@@ -127,8 +161,12 @@ class _ProgressBar:
             from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
             self._bar = Progress(
-                "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+                "[progress.description]{task.description}",
+                BarColumn(),
+                DownloadColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
             )
             self._bar.start()
             self._task = self._bar.add_task("reading log", total=total)
@@ -148,5 +186,3 @@ def main(argv: list[str] | None = None, *, prog: str = "botmon logs") -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-

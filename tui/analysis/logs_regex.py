@@ -110,14 +110,14 @@ def _children(op: Any, av: Any) -> list[list[tuple[Any, Any]]]:
 def _sensitive(seq: Any) -> bool:
     for op, av in seq:
         if op in (_c.LITERAL, _c.NOT_LITERAL):
-            if _ZERO <= av <= _NINE:
-                return True
+            hit = _ZERO <= av <= _NINE
         elif op is _c.IN:
-            if _set_sensitive(av):
-                return True
+            hit = _set_sensitive(av)
         elif op in (_c.GROUPREF, _c.GROUPREF_EXISTS):
-            return True
-        elif any(_sensitive(child) for child in _children(op, av)):
+            hit = True
+        else:
+            hit = any(_sensitive(child) for child in _children(op, av))
+        if hit:
             return True
     return False
 
@@ -163,7 +163,9 @@ def _loosen(seq: Any) -> list[tuple[Any, Any]]:
             if _sensitive(av[1]):
                 continue  # dropping a negative condition only widens the match
             out.append((op, av))
-        elif op is getattr(_c, "POSSESSIVE_REPEAT", None) or op is getattr(_c, "ATOMIC_GROUP", None):
+        elif op is getattr(_c, "POSSESSIVE_REPEAT", None) or op is getattr(
+            _c, "ATOMIC_GROUP", None
+        ):
             if _sensitive(_children(op, av)[0]):
                 raise _Unsupported("no backtracking into a loosened atomic group")
             out.append((op, av))

@@ -28,8 +28,20 @@ TITLES = {
     "aged": "Aged positions",
     "timing": "Timing issues",
 }
-RESERVED = {"files", "lines", "records", "levels", "unparsed", "continuation_lines", "first_time",
-            "last_time", "errors", "exchanges", "top_messages", "analysis"}
+RESERVED = {
+    "files",
+    "lines",
+    "records",
+    "levels",
+    "unparsed",
+    "continuation_lines",
+    "first_time",
+    "last_time",
+    "errors",
+    "exchanges",
+    "top_messages",
+    "analysis",
+}
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -48,8 +60,15 @@ def build_report(a: LogAnalysis, *, top: int = 20) -> dict[str, Any]:
     levels.update({lv: n for lv, n in sorted(st.levels.items()) if lv not in levels})
     report: dict[str, Any] = {
         "files": [
-            {"path": f.path, "size": f.size, "compressed": f.gz, "lines": f.lines,
-             "records": f.records, "first_time": _iso(f.first_time), "last_time": _iso(f.last_time)}
+            {
+                "path": f.path,
+                "size": f.size,
+                "compressed": f.gz,
+                "lines": f.lines,
+                "records": f.records,
+                "first_time": _iso(f.first_time),
+                "last_time": _iso(f.last_time),
+            }
             for f in files
         ],
         "lines": st.lines,
@@ -73,22 +92,39 @@ def build_report(a: LogAnalysis, *, top: int = 20) -> dict[str, Any]:
         ]
         ops = sorted(st.slow_ops.items(), key=lambda kv: (-kv[1][0], kv[0]))[:top]
         report["timing"]["slow_by_operation"] = [
-            {"operation": op, "count": int(c), "avg_ms": round(total / c, 1), "max_ms": round(peak, 1)}
+            {
+                "operation": op,
+                "count": int(c),
+                "avg_ms": round(total / c, 1),
+                "max_ms": round(peak, 1),
+            }
             for op, (c, total, peak) in ops
         ]
     groups = sorted(st.errors.items(), key=lambda kv: (-kv[1].count, kv[0]))
     report["errors"] = {
         "total": sum(g.count for _, g in groups),
         "by_type": [
-            {"type": kind, "count": g.count, "first_seen": _iso(g.first_time), "last_seen": _iso(g.last_time),
-             "first": where(g.first_where), "modules": dict(g.modules.most_common(5)),
-             "samples": [{**(where(w) or {}), "time": t, "logger": lg, "text": text} for w, t, lg, text in g.samples]}
+            {
+                "type": kind,
+                "count": g.count,
+                "first_seen": _iso(g.first_time),
+                "last_seen": _iso(g.last_time),
+                "first": where(g.first_where),
+                "modules": dict(g.modules.most_common(5)),
+                "samples": [
+                    {**(where(w) or {}), "time": t, "logger": lg, "text": text}
+                    for w, t, lg, text in g.samples
+                ],
+            }
             for kind, g in groups
         ],
         "by_module": dict(st.error_modules.most_common()),
         "per_hour": dict(sorted(st.errors_per_hour.items())),
-        "kinds": {tag.partition(".")[2]: n for tag, n in sorted(st.tags.items())
-                  if tag.startswith(ERROR_CATEGORY + ".")},
+        "kinds": {
+            tag.partition(".")[2]: n
+            for tag, n in sorted(st.tags.items())
+            if tag.startswith(ERROR_CATEGORY + ".")
+        },
     }
     report["exchanges"] = {
         ex: {"records": n, **dict(sorted(st.exchange_tags.get(ex, Counter()).items()))}
@@ -107,23 +143,33 @@ def build_report(a: LogAnalysis, *, top: int = 20) -> dict[str, Any]:
 def _section(st: Any, category: str, subs: list[str], where: Any) -> dict[str, Any]:
     prefix = category + "."
     section: dict[str, Any] = {"counts": {sub: st.tags[prefix + sub] for sub in subs}}
-    sums = {k[len(prefix):]: (int(v) if float(v).is_integer() else round(v, 3))
-            for k, v in sorted(st.field_sums.items()) if k.startswith(prefix)}
+    sums = {
+        k[len(prefix) :]: (int(v) if float(v).is_integer() else round(v, 3))
+        for k, v in sorted(st.field_sums.items())
+        if k.startswith(prefix)
+    }
     if sums:
         section["sums"] = sums
-    symbols = {sub: st.symbols[prefix + sub].most_common(10) for sub in subs if prefix + sub in st.symbols}
+    symbols = {
+        sub: st.symbols[prefix + sub].most_common(10) for sub in subs if prefix + sub in st.symbols
+    }
     if symbols:
         section["symbols"] = symbols
         section["distinct_symbols"] = {sub: len(st.symbols[prefix + sub]) for sub in symbols}
-    section["first"] = {sub: where(st.tag_first[prefix + sub]) for sub in subs if prefix + sub in st.tag_first}
+    section["first"] = {
+        sub: where(st.tag_first[prefix + sub]) for sub in subs if prefix + sub in st.tag_first
+    }
     section["samples"] = {
         sub: [{**where(w), "text": text} for w, text in st.tag_samples[prefix + sub]]
-        for sub in subs if st.tag_samples.get(prefix + sub)
+        for sub in subs
+        if st.tag_samples.get(prefix + sub)
     }
     return section
 
 
-def _top_messages(top: Counter[bytes], top_where: dict[bytes, Where], n: int, where: Any) -> list[dict[str, Any]]:
+def _top_messages(
+    top: Counter[bytes], top_where: dict[bytes, Where], n: int, where: Any
+) -> list[dict[str, Any]]:
     # Shapes were counted with every digit turned into "0"; merge them with numbers as "N".
     merged: dict[str, list[Any]] = {}
     for key, count in top.items():
@@ -152,11 +198,14 @@ def render_text(report: dict[str, Any]) -> str:
     def at(d: dict[str, Any] | None) -> str:
         return f"{names.get(d['file'], d['file'])}:{d['line']}" if d else "-"
 
-    add(f"botmon logs: {len(files)} file(s), {report['lines']:,} lines, {report['records']:,} records, "
-        f"{report['unparsed']:,} unparsed")
+    add(
+        f"botmon logs: {len(files)} file(s), {report['lines']:,} lines, "
+        f"{report['records']:,} records, {report['unparsed']:,} unparsed"
+    )
     for f in files:
         span = f"{f['first_time'] or '?'} -> {f['last_time'] or '?'}"
-        add(f"  {names[f['path']]:<28} {f['lines']:>12,} lines  {span}{'  (gz)' if f['compressed'] else ''}")
+        gz = "  (gz)" if f["compressed"] else ""
+        add(f"  {names[f['path']]:<28} {f['lines']:>12,} lines  {span}{gz}")
     add(f"Period: {report['first_time'] or '?'} -> {report['last_time'] or '?'}")
     add("Levels: " + ", ".join(f"{lv} {n:,}" for lv, n in report["levels"].items()))
 
@@ -182,7 +231,10 @@ def render_text(report: dict[str, Any]) -> str:
             for s in section["slowest"][:5]:
                 add(f"    {s['ms']:>10,.1f} ms  {at(s)}  {s['text']}")
             for op in section["slow_by_operation"][:5]:
-                add(f"    {op['count']:>6,} x avg {op['avg_ms']:,.0f} ms max {op['max_ms']:,.0f} ms  {op['operation']}")
+                add(
+                    f"    {op['count']:>6,} x avg {op['avg_ms']:,.0f} ms "
+                    f"max {op['max_ms']:,.0f} ms  {op['operation']}"
+                )
 
     err = report["errors"]
     add("")
@@ -190,7 +242,8 @@ def render_text(report: dict[str, Any]) -> str:
     add("  by type:")
     for g in err["by_type"][:15]:
         add(f"    {g['count']:>8,}  {g['type']}")
-        add(f"              first {g['first_seen'] or '?'}  last {g['last_seen'] or '?'}  at {at(g['first'])}")
+        seen = f"first {g['first_seen'] or '?'}  last {g['last_seen'] or '?'}"
+        add(f"              {seen}  at {at(g['first'])}")
         for s in g["samples"][:1]:
             add(f"              e.g. [{s['logger']}] {s['text']}")
     if len(err["by_type"]) > 15:
@@ -209,7 +262,11 @@ def render_text(report: dict[str, Any]) -> str:
         add(f"  {ex:<10} {counts['records']:>10,} records" + (f"; {rest}" if rest else ""))
 
     add("")
-    approx = " (approximate: too many distinct messages)" if report["analysis"]["top_messages_approximate"] else ""
+    approx = (
+        " (approximate: too many distinct messages)"
+        if report["analysis"]["top_messages_approximate"]
+        else ""
+    )
     add(f"== Most repeated messages (numbers as N){approx} ==")
     for m in report["top_messages"]:
         add(f"  {m['count']:>10,}  {m['message'][:150]}  ({at(m)})")

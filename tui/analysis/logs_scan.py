@@ -13,7 +13,7 @@ check on the normalised shape never misses a line.
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, deque
 from itertools import compress
 
 from tui.analysis.logs_regex import DIGITS_TO_ZERO, KeyRule
@@ -55,7 +55,9 @@ class ShapeClassifier:
     def __init__(self, categoriser: Categoriser) -> None:
         self.categoriser = categoriser
         # (position, is exchange, sub-key, rules); a rule is (needle, fold, regex, exact)
-        self.entries: list[tuple[int, bool, str, tuple[tuple[str, bool, re.Pattern[str], bool], ...]]] = []
+        self.entries: list[
+            tuple[int, bool, str, tuple[tuple[str, bool, re.Pattern[str], bool], ...]]
+        ] = []
         errors = []
         self.slow_entry: int | None = None
         for i, (category, key, regexes) in enumerate(categoriser.rules()):
@@ -109,7 +111,9 @@ class ShapeClassifier:
 _EXACT, _LOOSE = 1, 2
 
 
-def _search(rules: tuple[tuple[str, bool, re.Pattern[str], bool], ...], text: str, folded: str) -> int:
+def _search(
+    rules: tuple[tuple[str, bool, re.Pattern[str], bool], ...], text: str, folded: str
+) -> int:
     """_EXACT if an exact rule matches, else _LOOSE if a loosened one does, else 0."""
     loose = 0
     for needle, fold, regex, exact in rules:
@@ -249,8 +253,6 @@ class Scanner:
                         st.last_time = parts[0]
                     elif st.first_time is None:
                         st.first_time = parts[0]
-                    if first and st.last_time is None:
-                        st.last_time = parts[0]
                     return
 
 
@@ -280,11 +282,9 @@ def record_cut(buf: bytes, start: int = 0) -> int:
     end = len(buf)
     while True:
         lo = max(start, end - window)
-        last = None
-        for last in RECORD_START_RE.finditer(buf, lo, end):
-            pass
-        if last is not None:
-            return last.start() + 1
+        last = deque(RECORD_START_RE.finditer(buf, lo, end), maxlen=1)
+        if last:
+            return last[0].start() + 1
         if lo == start:
             return 0
         window *= 4

@@ -288,8 +288,12 @@ _Entry = tuple[int, str, tuple[tuple[str, bool, "re.Pattern[str]"], ...]]
 class Categoriser:
     """Tags records with "category.subkey" from named regex sets (see ``log_patterns.toml``)."""
 
-    def __init__(self, patterns: Mapping[str, Mapping[str, Sequence[str]]], *, slow_ms: float = 1000.0):
-        self.patterns: PatternTable = {c: {k: list(v) for k, v in s.items()} for c, s in patterns.items()}
+    def __init__(
+        self, patterns: Mapping[str, Mapping[str, Sequence[str]]], *, slow_ms: float = 1000.0
+    ):
+        self.patterns: PatternTable = {
+            c: {k: list(v) for k, v in s.items()} for c, s in patterns.items()
+        }
         self.slow_ms = float(slow_ms)
         self._entries: list[_Entry] = []
         self._regexes: list[list[re.Pattern[str]]] = []
@@ -328,7 +332,9 @@ class Categoriser:
             category, _, key = tag.partition(".")
             yield category, key, regexes
 
-    def matches(self, record: LogRecord, only: Iterable[int] | None = None) -> tuple[CategoryMatch, ...]:
+    def matches(
+        self, record: LogRecord, only: Iterable[int] | None = None
+    ) -> tuple[CategoryMatch, ...]:
         """Every sub-key that matches, in table order; the first matching regex gives the fields.
 
         ``only`` restricts the check to those sub-keys (by ``rules()`` position): the analysis
@@ -363,7 +369,9 @@ class Categoriser:
             if m is None:
                 continue
             groups = m.groupdict()
-            hit = CategoryMatch(tag, {k: v for k, v in groups.items() if v is not None} if groups else {})
+            hit = CategoryMatch(
+                tag, {k: v for k, v in groups.items() if v is not None} if groups else {}
+            )
             if tag == SLOW_TAG:
                 took = hit.duration_ms()
                 if took is not None and took < self.slow_ms:
@@ -376,7 +384,8 @@ class Categoriser:
 
     @staticmethod
     def error_type(record: LogRecord, matches: Sequence[CategoryMatch]) -> str:
-        """How an ERROR record is grouped: a captured ``type`` (+ ``code``), else the message head."""
+        """How an ERROR record is grouped: a captured ``type`` (+ ``code``), else the message's
+        head."""
         for m in matches:
             if m.category == ERROR_CATEGORY and m.fields.get("type"):
                 code = m.fields.get("code")
@@ -390,7 +399,7 @@ class Categoriser:
             if m.fields.get("exchange"):
                 return (m.fields["exchange"].lower(),)
         prefix = EXCHANGE_CATEGORY + "."
-        return tuple(m.tag[len(prefix):] for m in matches if m.tag.startswith(prefix))
+        return tuple(m.tag[len(prefix) :] for m in matches if m.tag.startswith(prefix))
 
     @staticmethod
     def symbol(matches: Sequence[CategoryMatch]) -> str | None:
@@ -400,7 +409,9 @@ class Categoriser:
         return None
 
 
-def _search_rules(rules: tuple[tuple[str, bool, re.Pattern[str]], ...], text: str) -> re.Match[str] | None:
+def _search_rules(
+    rules: tuple[tuple[str, bool, re.Pattern[str]], ...], text: str
+) -> re.Match[str] | None:
     folded = None
     for needle, fold, regex in rules:
         if needle:

@@ -221,7 +221,9 @@ class FileFollower:
         fd = self._fh.fileno()
         if os.fstat(fd).st_size < self._offset:
             return True
-        return bool(self._fingerprint) and os.pread(fd, len(self._fingerprint), 0) != self._fingerprint
+        return (
+            bool(self._fingerprint) and os.pread(fd, len(self._fingerprint), 0) != self._fingerprint
+        )
 
     def _resolve(self) -> str | None:
         if not self.is_glob:
@@ -423,7 +425,9 @@ class LogTailer:
             spec = f.spec
             if f.is_glob:  # the directory part before the first wildcard
                 parts = Path(spec).parts
-                fixed = [p for p in parts[: next(i for i, p in enumerate(parts) if glob.has_magic(p))]]
+                fixed = [
+                    p for p in parts[: next(i for i, p in enumerate(parts) if glob.has_magic(p))]
+                ]
                 base = str(Path(*fixed)) if fixed else "."
             else:
                 base = os.path.dirname(spec) or "."
