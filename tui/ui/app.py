@@ -34,6 +34,7 @@ from tui.ui.messages import StopRequested, ViewUpdated
 from tui.ui.metric_lines import PANES
 from tui.ui.metric_pane import MetricPane
 from tui.ui.positions import SORTS, PositionsTable
+from tui.ui.terminal import hangup_safe
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,11 @@ class BotmonApp(App[str]):
         self._painted: tuple[int, object] | None = None
         self._monitor_worker: Worker | None = None
         self._classifier = EventClassifier(monitor.config.events)
+
+    def get_driver_class(self) -> type:
+        # A closed terminal ends the run like `q` instead of hanging the exit (tui/ui/terminal.py).
+        return hangup_safe(super().get_driver_class(),
+                           lambda app: app.post_message(StopRequested("terminal closed")))
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:

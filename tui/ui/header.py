@@ -100,10 +100,13 @@ def problem_line(view: MetricsView, state: HeaderState) -> str:
         parts.append(f"[bold reverse $text-error] SOURCE FAILED [/] "
                      f"[$text-error]{escape(state.source_error)}[/]")
     counts = severity_counts(view.alerts)
-    alert_bits = [f"{n} {name}" for name, n in counts.items() if n]
+    alert_bits = [f"{n} {name}" for name, n in counts.items() if n and name != "info"]
     if alert_bits:
         style = "$text-error" if counts.get("critical") else "$text-warning"
         parts.append(f"[bold {style}]▲ alerts: {', '.join(alert_bits)}[/]")
+    if counts.get("info"):  # informational: listed in the pane, quiet here
+        parts.append(f"[$text-muted]{counts['info']} info alert"
+                     f"{'s' if counts['info'] > 1 else ''}[/]")
     found = problems(view)
     for level, text in found:
         style = "$text-error" if level == BAD else "$text-warning"

@@ -39,6 +39,7 @@ class MetricRow(Horizontal):
         self.key = line.key
         self.line: Line | None = None
         self._first = line
+        self._in_spark_pane = with_spark
         self._with_spark = with_spark and line.series is not None
         self._ready = False
 
@@ -48,6 +49,8 @@ class MetricRow(Horizontal):
         yield Static(classes="value")
         if self._with_spark:
             yield Sparkline([], summary_function=max)
+        elif self._in_spark_pane:
+            yield Static(classes="spark-pad")  # keeps values aligned with the rows above
 
     def on_mount(self) -> None:
         self._ready = True
