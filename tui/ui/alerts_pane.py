@@ -31,7 +31,8 @@ def alert_cells(item: AlertItem, now: datetime, palette: Palette,
         style = palette.plain
     duration = item.duration_s(now)
     state = item.state + (" (ack)" if item.acknowledged else "")
-    mark = "▲ " if item.state == "firing" and not item.acknowledged else ""
+    mark = ("▲ " if item.state == "firing" and not item.acknowledged
+            and item.severity in ("critical", "warning") else "")
     return (
         Cell(Text(mark + item.severity.upper(), style=style), sort_key=position),
         Cell(Text(state, style=style)),

@@ -60,7 +60,7 @@ class BotmonApp(App[str]):
         Binding("q", "quit", "Quit", id="quit",
                 tooltip="Write the final report, then exit"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
-        Binding("z", "zoom", "Zoom", id="zoom", show=False,
+        Binding("z", "zoom", "Zoom pane", id="zoom", show=False,
                 tooltip="Maximize the focused pane (z or escape restores)"),
     ]
 
@@ -232,19 +232,20 @@ class BotmonApp(App[str]):
         self.push_screen(HelpScreen(self.key_list()))
 
     def key_list(self) -> list[tuple[str, str]]:
-        """The keys in effect on the main screen (after any keymap)."""
+        """The app's keys in effect (after any keymap), then the panes' own."""
         seen: dict[str, tuple[str, str]] = {}
-        for key, active in self.screen.active_bindings.items():
+        for active in self.screen.active_bindings.values():
             binding = active.binding
-            if binding.system or not binding.description:
+            if active.node is not self or binding.system or not binding.description:
                 continue
-            seen.setdefault(binding.action, (self.get_key_display(binding), binding.description))
-        seen.setdefault("palette", ("ctrl+p", "Command palette"))
-        seen.setdefault("tab", ("tab / shift+tab", "Next / previous pane"))
-        seen.setdefault("arrows", ("arrows", "Move between metric panes; rows in tables"))
-        seen.setdefault("sort", ("o / r", "Positions: cycle sort / reverse"))
-        seen.setdefault("zoom", ("z", "Maximize / restore the focused pane"))
-        return list(seen.values())
+            if binding.show or binding.action not in seen:  # the footer's key wins
+                seen[binding.action] = (self.get_key_display(binding), binding.description)
+        keys = list(seen.values())
+        keys += [("ctrl+p", "Command palette (all actions, sorting, theme)"),
+                 ("tab / shift+tab", "Next / previous pane"),
+                 ("arrows", "Between metric panes; rows in the tables"),
+                 ("o / r", "Positions: cycle the sort / reverse it")]
+        return keys
 
     def action_zoom(self) -> None:
         screen = self.screen
