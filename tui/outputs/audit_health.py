@@ -1,0 +1,131 @@
+"""The overall health verdict: GREEN / YELLOW / RED, from alert episodes and the operators'
+good/warning thresholds (BOT_FACTS.md, "The old audit kit").
+
+The thresholds are a data table. Each check compares one value with a "warning" mark and a
+"bad" mark; the verdict is
+
+- RED when any check crosses its bad mark (any CRITICAL episode fired; SL placement > 500 ms;
+  > 20 WebSocket reconnects; > 50 errors; > 5 zombie orders),
+- YELLOW when any check crosses its warning mark (a WARNING episode fired; snapshot minutes
+  missing; >= 5 aged positions; SL placement >= 200 ms; database poll p95 >= 300 ms; >= 5
+  reconnects; >= 10 errors; any zombie order),
+- GREEN otherwise.
+
+A check without a value (no source: the database analysis did not run, say) is "n/a" and never
+decides. The checks that decided the verdict are named in the report.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+OPS: dict[str, Callable[[float, float], bool]] = {">": operator.gt, ">=": operator.ge}
+Mark = tuple[str, float]  # (op, value): the mark is crossed when ``value op mark`` holds
+
+GREEN, YELLOW, RED = "GREEN", "YELLOW", "RED"
+OK, WARNING, BAD, NA = "ok", "warning", "bad", "n/a"
+
+
+@dataclass(frozen=True)
+class Threshold:
+    id: str
+    label: str  # what is measured
+    target: str  # the operators' words
+    source: str  # where the value comes from
+    warning: Mark | None = None
+    bad: Mark | None = None
+    unit: str = ""
+
+    def status(self, value: float | None) -> str:
+        if value is None:
+            return NA
+        if self.bad is not None and OPS[self.bad[0]](value, self.bad[1]):
+            return BAD
+        if self.warning is not None and OPS[self.warning[0]](value, self.warning[1]):
+            return WARNING
+        return OK
+
+    def rule(self) -> str:
+        parts = []
+        if self.warning is not None:
+            parts.append(f"warning {self.warning[0]} {_num(self.warning[1])}{self.unit}")
+        if self.bad is not None:
+            parts.append(f"bad {self.bad[0]} {_num(self.bad[1])}{self.unit}")
+        return ", ".join(parts)
+
+
+THRESHOLDS: tuple[Threshold, ...] = (
+    Threshold("critical_episodes", "CRITICAL alert episodes", "zero CRITICAL alerts",
+              "alerts.jsonl (episodes that fired)", bad=(">", 0)),
+    Threshold("warning_episodes", "WARNING alert episodes", "no warning episodes",
+              "alerts.jsonl (episodes that fired)", warning=(">", 0)),
+    Threshold("snapshot_minutes_missing", "minutes without a snapshot",
+              "480 snapshots with no gaps", "snapshot lines vs the run's minutes",
+              warning=(">", 0)),
+    Threshold("aged_max", "aged positions (most open at once)", "< 5 aged positions",
+              "snapshot gauges / final report", warning=(">=", 5)),
+    Threshold("sl_latency_p95_ms", "SL placement p95 (position_created -> stop_loss_placed)",
+              "SL update < 200 ms (> 500 ms bad)", "post-test SQL 05_performance",
+              warning=(">=", 200), bad=(">", 500), unit=" ms"),
+    Threshold("db_poll_p95_ms", "database poll latency p95", "DB query < 300 ms",
+              "final report poll_latency_ms", warning=(">=", 300), unit=" ms"),
+    Threshold("api_p50_ms", "exchange API latency p50", "API p50 < 500 ms (> 1000 ms bad)",
+              "not measured: botmon sees neither the bot's API calls nor their timing",
+              warning=(">=", 500), bad=(">", 1000), unit=" ms"),
+    Threshold("ws_reconnects", "WebSocket reconnects", "< 5 reconnects (> 20 bad)",
+              "events (total_ws_reconnects)", warning=(">=", 5), bad=(">", 20)),
+    Threshold("errors", "errors (events)", "< 10 API errors (> 50 bad)",
+              "events (total_errors: error types and ERROR/CRITICAL severity)",
+              warning=(">=", 10), bad=(">", 50)),
+    Threshold("zombies", "zombie orders", "0 zombies (> 5 bad)", "events (total_zombies)",
+              warning=(">", 0), bad=(">", 5)),
+)
+
+
+def evaluate(values: Mapping[str, float | None],
+             thresholds: tuple[Threshold, ...] = THRESHOLDS,
+             details: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``{"verdict", "decided_by": [check ids], "reason", "checks": [...]}``."""
+    checks = []
+    for threshold in thresholds:
+        value = values.get(threshold.id)
+        checks.append({
+            "id": threshold.id, "label": threshold.label, "target": threshold.target,
+            "rule": threshold.rule(), "source": threshold.source, "value": value,
+            "detail": (details or {}).get(threshold.id, ""), "status": threshold.status(value),
+            "unit": threshold.unit.strip()})
+    bad = [c for c in checks if c["status"] == BAD]
+    warn = [c for c in checks if c["status"] == WARNING]
+    if bad:
+        verdict, deciding = RED, bad
+    elif warn:
+        verdict, deciding = YELLOW, warn
+    else:
+        verdict, deciding = GREEN, []
+    return {"verdict": verdict, "decided_by": [c["id"] for c in deciding],
+            "reason": reason(verdict, deciding), "checks": checks,
+            "rule": "RED when any check crosses its bad mark (any CRITICAL episode fired "
+                    "included); YELLOW when any crosses its warning mark (any WARNING episode "
+                    "fired included); GREEN otherwise; n/a checks do not count"}
+
+
+def reason(verdict: str, deciding: list[dict]) -> str:
+    if not deciding:
+        return "every check is within the operators' good marks (or has no data)"
+    parts = []
+    for check in deciding:
+        mark = check["rule"].split(", ")
+        crossed = next((m for m in mark if m.startswith("bad" if verdict == RED else "warning")),
+                       check["rule"])
+        parts.append(f"{check['label']} = {_num(check['value'])}"
+                     f"{' ' + check['unit'] if check['unit'] else ''} "
+                     f"({crossed}; target: {check['target']})")
+    return "; ".join(parts)
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float):
+        return str(int(value)) if value == int(value) else f"{value:.1f}"
+    return str(value)
