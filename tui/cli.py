@@ -17,6 +17,7 @@ EXTERNAL = {
     "logs": ("tui.analysis.logs_cli", "analyse whole log files (rotated sets, .gz)"),
     "analyze": ("tui.analysis.analyze_cli", "post-test analysis of the bot's database"),
     "replay": ("tui.alerts.replay_cli", "re-evaluate alert rules over recorded snapshots"),
+    "report": ("tui.outputs.report_cli", "write the audit report (Markdown + JSON) of a run"),
 }
 
 

@@ -299,9 +299,23 @@ class Monitor:
         for minute in store.due_minutes(end, 0.0):
             if minute + timedelta(minutes=1) <= end:
                 await self._write_minute(minute)
+        report = self._report(end, finished_by, recount)
+        path = await asyncio.to_thread(write_report, self.run_dir.path, report)
+        self.finished = path
+        log.info("final report %s (%s)", path, finished_by)
+        return path
+
+    def live_report(self) -> dict:
+        """The final report's content as it stands now (streamed totals, nothing written):
+        for an audit report exported during the run."""
+        return self._report(self.clock.now(), "running", None)
+
+    def _report(self, end: datetime, finished_by: str, recount: Recount | None) -> dict:
+        assert self.store is not None
+        store = self.store
         summary = self.alerts.summary() if self.alerts is not None else AlertSummary()
         view = store.view(end)
-        report = build_report(
+        return build_report(
             start=store.run_start, end=end, finished_by=finished_by,
             all_time=dict(view.windows["all_time"]), exchanges=view.exchanges, recount=recount,
             snapshots_written=store.snapshots_written, gaps=list(store.gaps),
@@ -310,10 +324,6 @@ class Monitor:
                 "latest": store.consistency,
                 "max": {name: view.value(f"{name}_max", "all_time")
                         for name in ("ts_missing", "ts_orphaned", "ts_sl_mismatch")}}})
-        path = await asyncio.to_thread(write_report, self.run_dir.path, report)
-        self.finished = path
-        log.info("final report %s (%s)", path, finished_by)
-        return path
 
     async def _recount(self, start: datetime,
                        planned_end: datetime | None) -> tuple[Recount, datetime]:
