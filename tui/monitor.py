@@ -189,6 +189,45 @@ class Monitor:
         self.take_log(entries, grew)
         return len(entries)
 
+    # -- hourly notes --------------------------------------------------------------------------------
+    def notes(self):
+        from tui.outputs.notes import NotesFile
+
+        assert self.store is not None
+        return NotesFile(self.run_dir.path, self.store.run_start)
+
+    def hour_note(self, number: int | None = None):
+        """The note of an audit hour (the current one by default), pre-filled with that hour's
+        figures from the store, the alerts that fired in it, and what was saved before."""
+        from tui.outputs.notes import HourNote, audit_hour, format_figures, hour_number
+
+        assert self.store is not None
+        now = self.clock.now()
+        hour = (hour_number(self.store.run_start, number) if number
+                else audit_hour(self.store.run_start, now))
+        values = self.store.between(hour.start, min(hour.end, now))
+        alerts = []
+        if self.alerts is not None:
+            for episode in self.alerts.episodes():
+                fired = datetime.fromisoformat(episode["fired"]) if episode["fired"] else None
+                end = datetime.fromisoformat(episode["end"]) if episode["end"] else None
+                if fired and fired < hour.end and (end is None or end >= hour.start):
+                    alerts.append(f"{episode['severity'].upper()} {episode['episode']}: "
+                                  f"{episode['message']} (fired "
+                                  f"{fired.astimezone():%H:%M:%S}"
+                                  + (f", resolved {end.astimezone():%H:%M:%S})" if end else ")"))
+        anomalies, notes = self.notes().load(hour.number)
+        return HourNote(hour, format_figures(values, tuple(sorted(self.store.exchanges))),
+                        alerts, anomalies, notes)
+
+    async def save_note(self, note) -> Path:
+        note.written_at = self.clock.now()
+        return await asyncio.to_thread(self.notes().save, note)
+
+    def missing_notes(self) -> list[int]:
+        """Audit hours that ended without a note (the header's quiet reminder)."""
+        return self.notes().missing(self.clock.now()) if self.store is not None else []
+
     def poll_delay(self) -> float:
         """Seconds to the next poll: the interval, or a capped exponential back-off."""
         interval = self.config.poll.interval_s

@@ -296,6 +296,20 @@ class MetricStore:
         values["db_up"] = 0 if bucket.is_gap else 1
         return values
 
+    def between(self, start: datetime, end: datetime) -> dict[str, float]:
+        """Aggregated values of the minutes in [start, end) (an audit hour, for the notes);
+        ``polled_minutes`` and ``gap_minutes_hour`` say how much of it was observed."""
+        minutes = []
+        minute = minute_of(start)
+        while minute < end:
+            minutes.append(minute)
+            minute += MINUTE
+        found = [self.buckets[m] for m in minutes if m in self.buckets]
+        values = self._aggregate(found, span=len(minutes))
+        values["polled_minutes"] = sum(1 for b in found if not b.is_gap)
+        values["gap_minutes_hour"] = sum(1 for b in found if b.is_gap and b.sealed)
+        return values
+
     def _window(self, minutes: Iterable[datetime]) -> dict[str, float]:
         minutes = list(minutes)
         found = [self.buckets[m] for m in minutes if m in self.buckets]
