@@ -9,6 +9,7 @@ an error, or its parent being killed) the server and the simulator stop with it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 from datetime import datetime
@@ -25,6 +26,12 @@ def default_data_dir() -> Path:
     return Path(base) / "botmon" / "demo"
 
 
+async def _backfill(dsn: str, hours: float, seed: int | None) -> None:
+    from tui.demo.sim_history import backfill
+
+    await backfill(dsn, hours, seed=seed)
+
+
 def run_demo(args: argparse.Namespace, overrides: dict[str, Any],
              duration_of: Callable[[argparse.Namespace, float], float | None]) -> int:
     from tui.cli import start_monitor
@@ -37,6 +44,9 @@ def run_demo(args: argparse.Namespace, overrides: dict[str, Any],
     try:
         psql(server, f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
         dsn = create_bot_database(server, DEMO_DATABASE)
+        # Two hours of the bot's past events, so the minute windows and trends (and a later
+        # `botmon analyze`) have history from the first second.
+        asyncio.run(_backfill(dsn, hours=2.0, seed=args.seed))
         log_dir = data_dir / "monitoring_logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"bot_{datetime.now():%Y%m%d_%H%M%S}.log"
@@ -48,8 +58,6 @@ def run_demo(args: argparse.Namespace, overrides: dict[str, Any],
 
         @contextlib.asynccontextmanager
         async def simulated_bot() -> AsyncIterator[None]:
-            import asyncio
-
             from tui.demo.simulator import BotSimulator
 
             bot = BotSimulator(dsn, log_path, speed=args.speed, seed=args.seed)
