@@ -176,7 +176,7 @@ async def test_alerts_pane_lists_the_engine_items_in_its_order(tmp_path):
     app.bell = lambda: rang.append(True)
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.query_one(AlertsPane)
-        assert "no alerts" in static_text(pane.query_one(".alerts-idle"))
+        assert "none firing" in static_text(pane.query_one(".alerts-idle"))
         app.post_message(ViewUpdated(dataclasses.replace(view, alerts=ALERTS)))
         await pilot.pause()
         table = pane.query_one(AlertTable)
@@ -216,3 +216,24 @@ async def test_light_theme_repaints_the_tables(tmp_path):
         key = table.keys[0]
         assert table.cells(key)[5].text.style == table.palette.bad  # rebuilt with new colours
         assert re.search(r"\d", static_text(app.query_one("#header-run")))
+
+
+async def test_a_new_risky_position_shows_at_the_top(tmp_path):
+    """A cursor on the first row follows the top: a new unprotected position is seen at once."""
+    from tui.ui.positions import PositionsTable
+
+    app, view = offline_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(PositionsTable)
+        protected = tuple(dataclasses.replace(p, has_stop_loss=True, stop_loss_price=9.0)
+                          for p in view.positions)
+        app.post_message(ViewUpdated(dataclasses.replace(view, positions=protected, version=90)))
+        await pilot.pause()
+        assert table.cursor_row == 0
+        new = dataclasses.replace(protected[0], id=77, symbol="TONUSDT", has_stop_loss=False,
+                                  stop_loss_price=None, opened_at=view.now - timedelta(seconds=40))
+        app.post_message(ViewUpdated(dataclasses.replace(view, positions=protected + (new,),
+                                                         version=91)))
+        await pilot.pause()
+        assert table.keys[0] == "77" and table.selected_key() == "77"
+        assert table.scroll_y == 0

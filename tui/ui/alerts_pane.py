@@ -36,9 +36,9 @@ def alert_cells(item: AlertItem, now: datetime, palette: Palette,
     return (
         Cell(Text(mark + item.severity.upper(), style=style), sort_key=position),
         Cell(Text(state, style=style)),
-        Cell(Text(item.message, style=style)),
         Cell(Text(fmt.age(duration), style=palette.muted if resolved else palette.plain),
              sort_key=duration or 0.0),
+        Cell(Text(item.message, style=style)),
     )
 
 
@@ -52,8 +52,8 @@ def severity_counts(items: Iterable[AlertItem]) -> dict[str, int]:
 
 
 class AlertTable(KeyedTable):
-    COLUMNS = (("severity", "Sev"), ("state", "State"), ("message", "Alert"),
-               ("duration", "For"))
+    COLUMNS = (("severity", "Severity"), ("state", "State"), ("duration", "For"),
+               ("message", "Alert"))
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -87,8 +87,8 @@ class AlertsPane(Vertical):
 
     def _idle_text(self) -> str:
         if not self.engine_loaded:
-            return "[$text-muted]no rules engine loaded: alerts appear here once it is[/]"
-        return "[$text-muted]no alerts[/]"
+            return "[$text-muted]Alerts: no rules engine loaded[/]"
+        return "[$text-muted]Alerts: none firing[/]"
 
     def show(self, items: tuple[AlertItem, ...], now: datetime) -> None:
         if items == self.items and items == ():

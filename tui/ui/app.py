@@ -98,16 +98,16 @@ class BotmonApp(App[str]):
                 with Horizontal(id="col-windows"):
                     yield MetricPane(PANES[2])
                     yield MetricPane(PANES[3])
-            with Vertical(id="lower"):
+            # Alerts span the full width: the one place that gets loud.
+            yield AlertsPane(self.monitor.alerts is not None, id="alerts")
+            with Horizontal(id="lower"):
                 positions = PositionsTable(self.monitor.config.positions.stop_loss_check,
                                            id="positions")
                 positions.border_title = "Open positions"
                 yield positions
-                with Vertical(id="side"):
-                    yield AlertsPane(self.monitor.alerts is not None, id="alerts")
-                    events = EventStream(self._is_error, id="events")
-                    events.border_title = "Bot events"
-                    yield events
+                events = EventStream(self._is_error, id="events")
+                events.border_title = "Bot events"
+                yield events
         yield Footer()
 
     def _is_error(self, event_type: str, severity: str | None) -> bool:

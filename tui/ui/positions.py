@@ -41,8 +41,7 @@ def position_cells(position: OpenPosition, now: datetime, aged_after_s: float, r
     pnl = position.pnl_percent
     pnl_style = palette.plain if not pnl else (palette.good if pnl > 0 else palette.loss)
     if protected:
-        price = position.stop_loss_price
-        sl = Text("✓ " + (f"{price:g}" if price else "yes"), style=palette.good)
+        sl = Text("✓ yes", style=palette.good)
     else:
         sl = Text(MARK + "none", style=palette.bad)
     ts = _trailing(position, palette)
@@ -89,7 +88,7 @@ class PositionsTable(KeyedTable):
     """Rows keyed by position id; `o` cycles the sort, `r` reverses it."""
 
     COLUMNS = (("symbol", "Symbol"), ("exchange", "Exch"), ("side", "Side"), ("age", "Age"),
-               ("pnl", "PnL %"), ("sl", "Stop-loss"), ("ts", "Trailing"), ("status", "Status"))
+               ("pnl", "PnL %"), ("sl", "SL"), ("ts", "Trailing"), ("status", "Status"))
     BINDINGS = [
         Binding("o", "cycle_sort", "Sort", id="positions.sort"),
         Binding("r", "reverse_sort", "Reverse", id="positions.reverse"),
@@ -113,7 +112,9 @@ class PositionsTable(KeyedTable):
         rows = [(str(p.id), position_cells(p, view.now, view.aged_after_s, self.rule,
                                            self.palette)) for p in view.positions]
         key, reverse = sort_function(self.sort_name)
-        self.sync(rows, key, reverse=reverse != self.sort_reversed)
+        # A cursor left on the first row stays there: a position that sorts to the top (a new
+        # one without a stop-loss) must be seen, not hidden above the viewport.
+        self.sync(rows, key, reverse=reverse != self.sort_reversed, follow_top=True)
         self._subtitle()
 
     def restyle(self) -> None:
