@@ -63,13 +63,13 @@ def status_line(view: MetricsView) -> str:
         down = (view.now - view.db_down_since).total_seconds() if view.db_down_since else None
         db = (f"[bold reverse $text-error] DB DOWN [/][bold $text-error] since "
               f"{fmt.clock(view.db_down_since)} ({fmt.hms(down)})[/]")
-        if view.db_error:
-            db += f" [$text-error]{escape(view.db_error)}[/]"
     parts = [db, _staleness("bot event", cur.get("bot_silent_s")
                             if view.last_event_at else None)]
     log_s = log_silent_s(view)
     if log_s is not None or "log" in view.extra:
         parts.append(_staleness("log line", log_s))
+    if not view.db_up and view.db_error:  # last: the reason may be long, the line ellipsizes
+        parts.append(f"[$text-error]{escape(view.db_error)}[/]")
     return " │ ".join(parts)
 
 
