@@ -237,3 +237,15 @@ async def test_a_new_risky_position_shows_at_the_top(tmp_path):
         await pilot.pause()
         assert table.keys[0] == "77" and table.selected_key() == "77"
         assert table.scroll_y == 0
+
+
+async def test_resizing_under_the_help_screen_relayouts_the_main_screen(tmp_path):
+    app, _view = offline_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.screen
+        assert main.has_class("-medium")
+        await pilot.press("question_mark")
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert main.has_class("-narrow") and not main.has_class("-medium")
+        assert not app.screen.has_class("-narrow")  # the help screen keeps its own look

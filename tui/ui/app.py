@@ -124,7 +124,7 @@ class BotmonApp(App[str]):
         self._set_layout(event.size.width)
 
     def _set_layout(self, width: int) -> None:
-        screen = self.screen
+        screen = self.screen_stack[0]  # the main screen, also when help is on top
         for name, on in (("-wide", width >= WIDE), ("-medium", NARROW <= width < WIDE),
                          ("-narrow", width < NARROW)):
             screen.set_class(on, name)
