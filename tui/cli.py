@@ -185,16 +185,23 @@ async def _monitor_main(config, run_dir, duration_s, printer, headless: bool, ba
     stop = asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(monitor.close)
-        # Before anything is printed: a SIGTERM from here on ends the run with its report.
-        received = stack.enter_context(stop_on_signals(stop)) if headless else None
+        # Before anything is printed: a SIGTERM from here on ends the run with its report. The
+        # app installs its own handlers, so in app mode these only cover the opening phase.
+        signals = contextlib.ExitStack()
+        received = signals.enter_context(stop_on_signals(stop))
+        stack.callback(signals.close)
         try:
             view = await (monitor.resume() if resume else monitor.open())
         except BotmonError:
             if not resume:
                 run_dir.discard()  # nothing was monitored: leave no empty run behind
             raise
-        if background is not None:
+        if background is not None and not stop.is_set():
             await stack.enter_async_context(background())
+        if not headless and stop.is_set():
+            path = await monitor.finish(f"signal {received[0]}")  # stopped while opening
+            printer.say(f"final report: {path}", "bold")
+            return 0
         if headless:
             end = (view.run_end.astimezone().strftime("%H:%M:%S") if view.run_end
                    else "no planned end")
@@ -204,6 +211,7 @@ async def _monitor_main(config, run_dir, duration_s, printer, headless: bool, ba
             return await run_headless(monitor, printer, stop, received)
         from tui.ui.app import run_app
 
+        signals.close()  # the app handles SIGTERM/SIGHUP/SIGINT from here on
         finished_by = await run_app(monitor, view)
         path = await monitor.finish(finished_by)
         printer.say(f"final report: {path}", "bold")
