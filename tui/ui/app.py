@@ -30,6 +30,7 @@ from tui.ui.events import EventStream
 from tui.ui.focus import neighbour
 from tui.ui.header import HeaderState, StatusHeader
 from tui.ui.help import HelpScreen
+from tui.ui.log_pane import LogPane
 from tui.ui.messages import StopRequested, ViewUpdated
 from tui.ui.metric_lines import PANES
 from tui.ui.metric_pane import MetricPane
@@ -60,6 +61,8 @@ class BotmonApp(App[str]):
         Binding("q", "quit", "Quit", id="quit",
                 tooltip="Write the final report, then exit"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
+        Binding("l", "log_filter", "Log filter", id="log_filter", show=False,
+                tooltip="Bot log: all / WARNING+ / ERROR+"),
         Binding("z", "zoom", "Zoom pane", id="zoom", show=False,
                 tooltip="Maximize the focused pane (z or escape restores)"),
     ]
@@ -108,6 +111,7 @@ class BotmonApp(App[str]):
                 events = EventStream(self._is_error, id="events")
                 events.border_title = "Bot events"
                 yield events
+            yield LogPane(id="log")
         yield Footer()
 
     def _is_error(self, event_type: str, severity: str | None) -> bool:
@@ -189,6 +193,7 @@ class BotmonApp(App[str]):
                     pane.show(view)
                 self.query_one(PositionsTable).show(view)
                 self.query_one(EventStream).show(view.recent_events)
+                self.query_one(LogPane).show(view.log_tail)
             self.query_one(AlertsPane).show(view.alerts, view.now)
 
     def _paint_header(self) -> None:
@@ -246,6 +251,10 @@ class BotmonApp(App[str]):
                  ("arrows", "Between metric panes; rows in the tables"),
                  ("o / r", "Positions: cycle the sort / reverse it")]
         return keys
+
+    def action_log_filter(self) -> None:
+        level = self.query_one(LogPane).cycle_filter()
+        self.notify(f"Bot log: {level}", timeout=2)
 
     def action_zoom(self) -> None:
         screen = self.screen

@@ -31,7 +31,11 @@ class HeaderState:
 
 
 def log_silent_s(view: MetricsView) -> float | None:
-    """Seconds since the bot's last log line, when a log source feeds ``view.extra["log"]``."""
+    """Seconds since the bot's last log line: the store's ``log_silent_s`` when a log is
+    followed, else what another source puts in ``view.extra["log"]``."""
+    silent_now = view.value("log_silent_s")
+    if silent_now is not None:
+        return float(silent_now)
     log: Any = view.extra.get("log") if view.extra else None
     if log is None:
         return None
@@ -66,7 +70,7 @@ def status_line(view: MetricsView) -> str:
     parts = [db, _staleness("bot event", cur.get("bot_silent_s")
                             if view.last_event_at else None)]
     log_s = log_silent_s(view)
-    if log_s is not None or "log" in view.extra:
+    if log_s is not None or "log" in view.extra or view.log_tail is not None:
         parts.append(_staleness("log line", log_s))
     if not view.db_up and view.db_error:  # last: the reason may be long, the line ellipsizes
         parts.append(f"[$text-error]{escape(view.db_error)}[/]")

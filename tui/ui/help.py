@@ -20,6 +20,8 @@ READING = """\
 • [b]Positions[/b]: open positions; ▲ marks aged rows and missing stop-losses.
   [b]o[/b] cycles the sort, [b]r[/b] reverses it (or click a column header).
 • [b]Events[/b]: the bot's notable events, newest first (price ticks left out); ✖ errors.
+• [b]Bot log[/b] (when a log is followed): its latest lines, errors ✖ and warnings ▲;
+  [b]l[/b] cycles ALL / WARNING+ / ERROR+. Counters from both sources say (db) or (log).
 • [b]p[/b] freezes the display only: polling, snapshots and alerts continue.
 • [b]q[/b] writes the final report (exact recount) before it exits and prints where it is.
 """

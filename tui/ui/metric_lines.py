@@ -89,14 +89,29 @@ def current_lines(view: MetricsView) -> list[Line]:
     return lines
 
 
+# Counters that both the database and the bot's log give: labelled by source when a log is
+# followed, the log's figure on the next row.
+FROM_LOG = {"errors": "log_errors", "ws_reconnects": "log_ws_reconnects"}
+
+
+def log_followed(view: MetricsView) -> bool:
+    return view.log_tail is not None
+
+
 def _counter_lines(view: MetricsView, values: Mapping[str, float], with_series: bool,
                    per_exchange: bool) -> list[Line]:
     lines = []
+    both = log_followed(view)
     for metric, label, level in COUNTERS:
         value = values.get(metric)
         text = fmt.count(value)
-        lines.append(_problem(metric, label, value, text, level,
-                              _series(view, metric, with_series)))
+        log_metric = FROM_LOG.get(metric) if both else None
+        lines.append(_problem(metric, f"{label} (db)" if log_metric else label, value, text,
+                              level, _series(view, metric, with_series)))
+        if log_metric:
+            log_value = values.get(log_metric)
+            lines.append(_problem(log_metric, f"{label} (log)", log_value, fmt.count(log_value),
+                                  level, _series(view, log_metric, with_series)))
         if metric == "positions_opened" and per_exchange:
             for exchange in view.exchanges:
                 lines.append(Line(f"{metric}.{exchange}", exchange,
@@ -146,8 +161,12 @@ def problems(view: MetricsView) -> list[tuple[str, str]]:
         found.append((BAD, f"{fmt.count(minute['emergency_closes'])} emergency closes/min"))
     if cur.get("aged"):
         found.append((WARN, f"{fmt.count(cur['aged'])} aged"))
+    both = log_followed(view)
     for metric, label in (("errors", "errors"), ("ws_reconnects", "WS reconnects"),
-                          ("zombies", "zombies")):
+                          ("zombies", "zombies"), ("log_errors", "errors"),
+                          ("log_ws_reconnects", "WS reconnects")):
         if minute.get(metric):
-            found.append((WARN, f"{fmt.count(minute[metric])} {label}/min"))
+            source = (" (log)" if metric.startswith("log_") else
+                      " (db)" if metric in FROM_LOG and both else "")
+            found.append((WARN, f"{fmt.count(minute[metric])} {label}{source}/min"))
     return found
