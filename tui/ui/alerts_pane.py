@@ -73,13 +73,20 @@ class AlertTable(KeyedTable):
 
 
 class AlertsPane(Vertical):
-    """A quiet line when nothing fires; the table when the engine reports anything."""
+    """A quiet line when nothing fires; the table when the engine reports anything.
+
+    ``A`` (on the app) toggles firing only / all; ``a`` acknowledges the selected alert, which
+    stays listed but greyed and leaves the header's count.
+    """
 
     def __init__(self, engine_loaded: bool, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.engine_loaded = engine_loaded
         self.border_title = "Alerts"
-        self.items: tuple[AlertItem, ...] = ()
+        self.items: tuple[AlertItem, ...] = ()  # what the table lists (after the filter)
+        self.all_items: tuple[AlertItem, ...] = ()  # what the engine reported
+        self.firing_only = False
+        self._now: datetime | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(self._idle_text(), classes="alerts-idle")
@@ -88,22 +95,39 @@ class AlertsPane(Vertical):
     def _idle_text(self) -> str:
         if not self.engine_loaded:
             return "[$text-muted]Alerts: no rules engine loaded[/]"
+        if self.firing_only and self.all_items:
+            return (f"[$text-muted]Alerts: none firing ({len(self.all_items)} more listed "
+                    f"· A shows all)[/]")
         return "[$text-muted]Alerts: none firing[/]"
 
     def show(self, items: tuple[AlertItem, ...], now: datetime) -> None:
-        if items == self.items and items == ():
+        if items == self.all_items and items == ():
             return
-        self.items = items
+        self.all_items, self._now = items, now
+        shown = tuple(item for item in items
+                      if not self.firing_only or item.state == "firing")
+        self.items = shown
         table = self.query_one(AlertTable)
-        table.show(items, now)
-        self.set_class(bool(items), "-has-alerts")
+        table.show(shown, now)
+        self.set_class(bool(shown), "-has-alerts")
+        self.query_one(".alerts-idle", Static).update(self._idle_text())
         counts = severity_counts(items)
         firing = sum(counts.values())
-        self.border_subtitle = (f"{firing} firing" if firing else
-                                f"{len(items)} listed" if items else "")
+        scope = " · firing only" if self.firing_only else ""
+        self.border_subtitle = ((f"{firing} firing" if firing else
+                                 f"{len(shown)} listed" if shown else "")
+                                + scope + (" · a ack · A all/firing" if shown else ""))
+
+    def toggle_firing_only(self) -> bool:
+        """The `A` key: list firing alerts only, or everything; returns the new setting."""
+        self.firing_only = not self.firing_only
+        if self._now is not None:
+            items, self.all_items = self.all_items, ()
+            self.show(items, self._now)
+        return self.firing_only
 
     @property
     def selected(self) -> AlertItem | None:
-        """The selected alert (for the acknowledge key of the rules-engine issue)."""
+        """The selected alert (the `a` key acknowledges it)."""
         key = self.query_one(AlertTable).selected_key()
         return next((item for item in self.items if item.key == key), None)

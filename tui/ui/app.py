@@ -8,6 +8,7 @@ and restarts it, never a dead app. Panes only read views; nothing here queries t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 from pathlib import Path
@@ -50,8 +51,7 @@ class BotmonApp(App[str]):
     CSS_PATH = "app.tcss"
     TITLE = "botmon"
     # Binding ids let users remap keys (App.set_keymap / a keymap in the config).
-    # Reserved for later issues: n (hourly note) and e (export) from the audit workflow,
-    # a (acknowledge) and A (all / firing only) in the alerts pane.
+    # Reserved for later issues: n (hourly note) and e (export) from the audit workflow.
     BINDINGS = [
         Binding("s", "snapshot", "Snapshot", id="snapshot",
                 tooltip="Write a snapshot line now (marked manual)"),
@@ -63,6 +63,10 @@ class BotmonApp(App[str]):
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("l", "log_filter", "Log filter", id="log_filter", show=False,
                 tooltip="Bot log: all / WARNING+ / ERROR+"),
+        Binding("a", "acknowledge", "Acknowledge alert", id="acknowledge", show=False,
+                tooltip="Acknowledge the selected alert: it stays listed, greyed"),
+        Binding("A", "alerts_scope", "Alerts: all / firing only", id="alerts_scope",
+                show=False, key_display="A"),
         Binding("z", "zoom", "Zoom pane", id="zoom", show=False,
                 tooltip="Maximize the focused pane (z or escape restores)"),
     ]
@@ -206,6 +210,8 @@ class BotmonApp(App[str]):
             return not paused
         if action == "resume":
             return paused
+        if action in ("acknowledge", "alerts_scope"):
+            return self.monitor.alerts is not None
         return True
 
     def action_snapshot(self) -> None:
@@ -251,6 +257,26 @@ class BotmonApp(App[str]):
                  ("arrows", "Between metric panes; rows in the tables"),
                  ("o / r", "Positions: cycle the sort / reverse it")]
         return keys
+
+    def action_acknowledge(self) -> None:
+        pane = self.query_one(AlertsPane)
+        item = pane.selected
+        acknowledge = getattr(self.monitor.alerts, "acknowledge", None)
+        if item is None or acknowledge is None:
+            self.notify("Select an alert in the alerts pane first", timeout=3)
+            return
+        if not acknowledge(item.key):
+            self.notify(f"{item.key} is already acknowledged", timeout=3)
+            return
+        # Repaint now from the engine's items: the next tick would do it a second later.
+        self.view = dataclasses.replace(self.view, alerts=self.monitor.alerts.items())
+        pane.show(self.view.alerts, self.view.now)
+        self._paint_header()
+        self.notify(f"Acknowledged {item.key}", timeout=3)
+
+    def action_alerts_scope(self) -> None:
+        firing_only = self.query_one(AlertsPane).toggle_firing_only()
+        self.notify("Alerts: firing only" if firing_only else "Alerts: all", timeout=2)
 
     def action_log_filter(self) -> None:
         level = self.query_one(LogPane).cycle_filter()
