@@ -32,6 +32,7 @@ from tui.ui.focus import neighbour
 from tui.ui.header import HeaderState, StatusHeader
 from tui.ui.help import HelpScreen
 from tui.ui.log_pane import LogPane
+from tui.ui.note_screen import NoteScreen, reminder
 from tui.ui.messages import StopRequested, ViewUpdated
 from tui.ui.metric_lines import PANES
 from tui.ui.metric_pane import MetricPane
@@ -51,7 +52,7 @@ class BotmonApp(App[str]):
     CSS_PATH = "app.tcss"
     TITLE = "botmon"
     # Binding ids let users remap keys (App.set_keymap / a keymap in the config).
-    # Reserved for later issues: n (hourly note) and e (export) from the audit workflow.
+    # Reserved for a later issue: e (export) from the audit workflow.
     BINDINGS = [
         Binding("s", "snapshot", "Snapshot", id="snapshot",
                 tooltip="Write a snapshot line now (marked manual)"),
@@ -61,6 +62,8 @@ class BotmonApp(App[str]):
         Binding("q", "quit", "Quit", id="quit",
                 tooltip="Write the final report, then exit"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
+        Binding("n", "note", "Hourly note", id="note", show=False,
+                tooltip="Write this audit hour's note (figures and alerts filled in)"),
         Binding("l", "log_filter", "Log filter", id="log_filter", show=False,
                 tooltip="Bot log: all / WARNING+ / ERROR+"),
         Binding("a", "acknowledge", "Acknowledge alert", id="acknowledge", show=False,
@@ -86,6 +89,7 @@ class BotmonApp(App[str]):
         self.report_error: str | None = None
         self.restarts = 0
         self._painted: tuple[int, object] | None = None
+        self._reminded_at: object = None  # the minute the missing notes were last checked
         self._monitor_worker: Worker | None = None
         self._classifier = EventClassifier(monitor.config.events)
 
@@ -189,6 +193,9 @@ class BotmonApp(App[str]):
     def apply_view(self, view: MetricsView, *, force: bool = False) -> None:
         """Set every pane from ``view``; panes repaint only when the data or minute changed."""
         stamp = (view.version, minute_of(view.now))
+        if force or stamp[1] != self._reminded_at:  # reads the notes file: once a minute
+            self._reminded_at = stamp[1]
+            self._check_notes()
         with self.batch_update():
             self.query_one(StatusHeader).show(view, self.header_state)
             if force or stamp != self._painted:
@@ -199,6 +206,14 @@ class BotmonApp(App[str]):
                 self.query_one(EventStream).show(view.recent_events)
                 self.query_one(LogPane).show(view.log_tail)
             self.query_one(AlertsPane).show(view.alerts, view.now)
+
+    def _check_notes(self) -> None:
+        try:
+            missing = self.monitor.missing_notes()
+        except Exception:  # noqa: BLE001 - a reminder is never worth a crash
+            log.exception("checking the hourly notes failed")
+            missing = []
+        self.header_state.reminder = reminder(missing)
 
     def _paint_header(self) -> None:
         self.query_one(StatusHeader).show(self.view, self.header_state)
@@ -278,6 +293,24 @@ class BotmonApp(App[str]):
         firing_only = self.query_one(AlertsPane).toggle_firing_only()
         self.notify("Alerts: firing only" if firing_only else "Alerts: all", timeout=2)
 
+    def action_note(self) -> None:
+        if isinstance(self.screen, NoteScreen) or self.monitor.store is None:
+            return
+        try:
+            note = self.monitor.hour_note()
+        except Exception as exc:  # noqa: BLE001 - shown to the operator, logged
+            log.exception("hourly note failed")
+            self.notify(f"{type(exc).__name__}: {exc}", title="Note", severity="error")
+            return
+        self.push_screen(NoteScreen(note, self.monitor.save_note), self._note_saved)
+
+    def _note_saved(self, path: Path | None) -> None:
+        if path is None:
+            return
+        self.notify(str(path), title="Note saved")
+        self._check_notes()
+        self._paint_header()
+
     def action_log_filter(self) -> None:
         level = self.query_one(LogPane).cycle_filter()
         self.notify(f"Bot log: {level}", timeout=2)
@@ -313,6 +346,8 @@ class BotmonApp(App[str]):
         else:
             yield SystemCommand("Resume display", "Show the live figures again (p)",
                                 self.action_resume)
+        yield SystemCommand("Hourly note", "This audit hour's observations (n)",
+                            self.action_note)
         yield SystemCommand("Help", "Keys and how to read the panes (?)", self.action_help)
         table = self.query_one(PositionsTable)
         for name, label in SORTS.items():

@@ -28,6 +28,8 @@ class HeaderState:
     paused_at: datetime | None = None
     source_error: str | None = None
     finishing: str | None = None
+    reminder: str = ""  # quiet: e.g. an audit hour that ended without a note
+    progress: str = ""  # a running export
 
 
 def log_silent_s(view: MetricsView) -> float | None:
@@ -118,6 +120,10 @@ def problem_line(view: MetricsView, state: HeaderState) -> str:
     if not found and not alert_bits and not state.source_error:
         parts.append("[$text-success]✓ no problems[/]" if view.db_up else
                      "[$text-muted]figures frozen while the database is down[/]")
+    if state.progress:
+        parts.append(f"[$text-accent]{escape(state.progress)}[/]")
+    if state.reminder:
+        parts.append(f"[$text-muted]{escape(state.reminder)}[/]")
     return " · ".join(parts)
 
 

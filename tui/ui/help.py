@@ -22,6 +22,8 @@ READING = """\
 • [b]Events[/b]: the bot's notable events, newest first (price ticks left out); ✖ errors.
 • [b]Bot log[/b] (when a log is followed): its latest lines, errors ✖ and warnings ▲;
   [b]l[/b] cycles ALL / WARNING+ / ERROR+. Counters from both sources say (db) or (log).
+• [b]n[/b]: this audit hour's note (figures and alerts filled in); ctrl+s saves, escape cancels.
+  The header reminds quietly of an hour that ended without one.
 • [b]p[/b] freezes the display only: polling, snapshots and alerts continue.
 • [b]q[/b] writes the final report (exact recount) before it exits and prints where it is.
 """

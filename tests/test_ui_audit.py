@@ -1,0 +1,100 @@
+"""Pilot tests of the audit workflow keys: the hourly note (n), export (e), the quit prompt."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Markdown, TextArea
+
+from tests.test_ui_support import FakeClock, make_monitor, static_text
+from tui.ui.app import BotmonApp
+from tui.ui.note_screen import NoteScreen, reminder
+
+
+@pytest.fixture
+async def monitor(bot_db, tmp_path):
+    clock = FakeClock()
+    found = make_monitor(bot_db, tmp_path, wall=clock)
+    found.test_clock = clock
+    view = await found.open()
+    try:
+        yield found, view
+    finally:
+        await found.close()
+
+
+def with_toasts(app) -> list[str]:
+    toasts: list[str] = []
+    notify = app.notify
+    app.notify = lambda message, **kw: (toasts.append(f"{kw.get('title')}: {message}"),
+                                        notify(message, **kw))[1]
+    return toasts
+
+
+async def type_into(pilot, area: TextArea, text: str) -> None:
+    area.clear()
+    area.insert(text)
+    await pilot.pause()
+
+
+async def test_n_saves_the_hour_note_and_saving_again_replaces_it(monitor):
+    monitor, view = monitor
+    app = BotmonApp(monitor, view, autostart=False)
+    toasts = with_toasts(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, NoteScreen)
+        note = screen.note
+        assert screen.query_one("#note-body").border_title == note.hour.title()
+        assert screen.query_one(Markdown)  # the figures, read-only
+        await type_into(pilot, screen.query_one("#note-anomalies", TextArea), "first look")
+        await type_into(pilot, screen.query_one("#note-notes", TextArea), "calm hour")
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not isinstance(app.screen, NoteScreen)
+        path = monitor.run_dir.path / "hourly_observations.md"
+        assert toasts == [f"Note saved: {path}"]
+        text = path.read_text()
+        assert "first look" in text and "calm hour" in text
+
+        await pilot.press("n")  # pre-filled with what was saved
+        await pilot.pause()
+        screen = app.screen
+        anomalies = screen.query_one("#note-anomalies", TextArea)
+        assert anomalies.text == "first look"
+        assert screen.query_one("#note-notes", TextArea).text == "calm hour"
+        await type_into(pilot, anomalies, "second look")
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        text = path.read_text()
+        assert text.count("## Hour 1 ") == 1  # replaced, not appended
+        assert "second look" in text and "first look" not in text and "calm hour" in text
+
+        await pilot.press("n")  # escape cancels: nothing written
+        await pilot.pause()
+        await type_into(pilot, app.screen.query_one("#note-anomalies", TextArea), "discard")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, NoteScreen)
+        assert "discard" not in path.read_text()
+
+
+async def test_the_header_reminds_of_a_missing_note(monitor):
+    monitor, view = monitor
+    app = BotmonApp(monitor, view, autostart=False)
+    async with app.run_test(size=(160, 40)) as pilot:
+        assert "missing" not in static_text(app.query_one("#header-problems"))
+        monitor.test_clock.advance(3600 + 5)  # hour 1 is over, without a note
+        app.apply_view(await monitor.tick(), force=True)
+        await pilot.pause()
+        assert "note for hour 1 missing — n" in static_text(app.query_one("#header-problems"))
+        assert isinstance(app.screen, type(app.screen_stack[0]))  # not a modal
+
+
+def test_reminder_text():
+    assert reminder([]) == ""
+    assert reminder([2]) == "note for hour 2 missing — n"
+    assert reminder([1, 2, 3]) == "notes for hours 1, 2 and 3 missing — n"
