@@ -142,7 +142,7 @@ async def test_q_writes_the_report_then_exits(scenario):
     app = BotmonApp(monitor, first, autostart=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await show(app, pilot, view)
-        await pilot.press("q")
+        await pilot.press("q", "n")  # no export: the final report only
         await app.workers.wait_for_complete()
     assert app.return_value == "quit"
     assert monitor.finished is not None and monitor.finished.exists()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from textual.widgets import Markdown, TextArea
 
 from tests.test_ui_support import FakeClock, make_monitor, static_text
 from tui.ui.app import BotmonApp
+from tui.ui.export import QUESTION, QuitPrompt
 from tui.ui.note_screen import NoteScreen, reminder
 
 
@@ -98,3 +101,86 @@ def test_reminder_text():
     assert reminder([]) == ""
     assert reminder([2]) == "note for hour 2 missing — n"
     assert reminder([1, 2, 3]) == "notes for hours 1, 2 and 3 missing — n"
+
+
+# -- e: export, and q's prompt --------------------------------------------------------------------
+FAST = {"use_db": False, "use_logs": False}
+
+
+async def test_e_exports_in_a_worker_with_progress_while_keys_keep_working(monitor,
+                                                                          monkeypatch):
+    import threading
+
+    import tui.outputs.audit_report as audit_report
+
+    monitor, view = monitor
+    app = BotmonApp(monitor, view, autostart=False)
+    app.export_options = dict(FAST)
+    toasts = with_toasts(app)
+    started, release = threading.Event(), threading.Event()
+    build = audit_report.build_audit_report
+
+    def held(*args, **kwargs):  # in the worker thread: hold the export until the keys ran
+        kwargs["progress"]("run directory", 0.0)
+        started.set()
+        release.wait(30)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(audit_report, "build_audit_report", held)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.press("e")
+        assert await asyncio.to_thread(started.wait, 30)
+        await pilot.pause()
+        problems = static_text(app.query_one("#header-problems"))
+        assert "exporting the audit report: run directory 0%" in problems
+        await pilot.press("p")  # the app answers while the report is built
+        assert app.header_state.paused_at is not None
+        await pilot.press("p")
+        await pilot.press("e")  # a second export while one runs: said, not started
+        release.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        md, js = app.export_paths
+        assert md.exists() and js.exists() and md.suffix == ".md"
+        assert f"Audit report exported: {md}" in toasts
+        assert any("being exported" in toast for toast in toasts)
+        assert "exporting" not in static_text(app.query_one("#header-problems"))
+
+
+async def test_q_asks_to_export_then_writes_the_final_report(monitor):
+    monitor, view = monitor
+    app = BotmonApp(monitor, view, autostart=False)
+    app.export_options = dict(FAST)
+    steps: list[str] = []
+    progress = app._export_progress
+    app._export_progress = lambda step, fraction: (steps.append(step),
+                                                   progress(step, fraction))[1]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitPrompt)
+        assert static_text(app.screen.query_one("#quit-question")) == QUESTION
+        await pilot.press("enter")  # the default: yes
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    assert app.return_value == "quit"
+    assert app.export_paths is not None and app.export_paths[0].exists()
+    assert steps[0] == "run directory" and steps[-1] == "done"
+    assert monitor.finished is not None and monitor.finished.exists()
+
+
+async def test_q_then_escape_keeps_running(monitor):
+    monitor, view = monitor
+    app = BotmonApp(monitor, view, autostart=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, QuitPrompt)
+        assert app.finished_by is None and app.export_paths is None
+        await pilot.press("q", "n")  # no: the final report only
+        await app.workers.wait_for_complete()
+    assert app.return_value == "quit" and app.export_paths is None
+    assert monitor.finished.exists()

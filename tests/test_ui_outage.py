@@ -137,7 +137,7 @@ async def test_keys_s_and_q_work_while_the_database_is_stopped(own_pg, own_db, t
             slowest = max(times.values())
             assert slowest < 0.1, f"keys answered in {times} during the outage"
             await pilot.press("s")
-            await pilot.press("q")
+            await pilot.press("q", "n")
             await app.workers.wait_for_complete()
         assert app.return_value == "quit"
         lines = monitor.snapshots.last_path.read_text().splitlines()
@@ -187,7 +187,7 @@ async def test_keys_answer_while_a_poll_hangs_on_a_frozen_database(own_pg, own_d
             assert app.query_one("#pane-current").has_focus or app.focused is not None
             signal_server(pids, signal.SIGCONT)
             frozen = False
-            await pilot.press("q")
+            await pilot.press("q", "n")
             await app.workers.wait_for_complete()
         assert app.return_value == "quit"
         assert monitor.finished is not None and monitor.finished.exists()

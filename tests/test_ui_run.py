@@ -108,7 +108,7 @@ async def test_a_crashing_source_shows_red_and_restarts(bot_db, tmp_path, monkey
             await pilot.pause()
             assert "SOURCE FAILED" not in static_text(app.query_one("#header-problems"))
             assert app.restarts == 1
-            await pilot.press("q")
+            await pilot.press("q", "n")
             await app.workers.wait_for_complete()
         assert app.return_value == "quit" and monitor.finished.exists()
     finally:

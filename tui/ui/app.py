@@ -28,6 +28,7 @@ from tui.store.metrics import EventClassifier
 from tui.store.view import MetricsView
 from tui.ui.alerts_pane import AlertsPane
 from tui.ui.events import EventStream
+from tui.ui.export import QuitPrompt, export_report, progress_text
 from tui.ui.focus import neighbour
 from tui.ui.header import HeaderState, StatusHeader
 from tui.ui.help import HelpScreen
@@ -52,7 +53,6 @@ class BotmonApp(App[str]):
     CSS_PATH = "app.tcss"
     TITLE = "botmon"
     # Binding ids let users remap keys (App.set_keymap / a keymap in the config).
-    # Reserved for a later issue: e (export) from the audit workflow.
     BINDINGS = [
         Binding("s", "snapshot", "Snapshot", id="snapshot",
                 tooltip="Write a snapshot line now (marked manual)"),
@@ -60,8 +60,10 @@ class BotmonApp(App[str]):
                 tooltip="Freeze the display; polling and recording continue"),
         Binding("p", "resume", "Resume", id="resume"),
         Binding("q", "quit", "Quit", id="quit",
-                tooltip="Write the final report, then exit"),
+                tooltip="Offer to export the audit report, write the final report, exit"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
+        Binding("e", "export", "Export audit report", id="export", show=False,
+                tooltip="Write the audit report (Markdown and JSON) into the run directory"),
         Binding("n", "note", "Hourly note", id="note", show=False,
                 tooltip="Write this audit hour's note (figures and alerts filled in)"),
         Binding("l", "log_filter", "Log filter", id="log_filter", show=False,
@@ -89,6 +91,10 @@ class BotmonApp(App[str]):
         self.report_error: str | None = None
         self.restarts = 0
         self._painted: tuple[int, object] | None = None
+        self.export_options: dict = {}  # to build_audit_report (use_db, use_logs)
+        self.export_paths: tuple[Path, Path] | None = None  # the last export (Markdown, JSON)
+        self._exporting = False
+        self._quit_after_export = False
         self._reminded_at: object = None  # the minute the missing notes were last checked
         self._monitor_worker: Worker | None = None
         self._classifier = EventClassifier(monitor.config.events)
@@ -225,6 +231,8 @@ class BotmonApp(App[str]):
             return not paused
         if action == "resume":
             return paused
+        if action in ("export", "note"):
+            return self.monitor.store is not None and self.finished_by is None
         if action in ("acknowledge", "alerts_scope"):
             return self.monitor.alerts is not None
         return True
@@ -331,8 +339,58 @@ class BotmonApp(App[str]):
         if target is not None:
             target.focus()
 
+    def action_export(self) -> None:
+        if self._exporting:
+            self.notify("The audit report is being exported…", timeout=3)
+            return
+        self._exporting = True
+        self.header_state.progress = progress_text("starting", 0.0)
+        self._paint_header()
+        self.run_worker(self._export(), name="export", group="export", exit_on_error=False)
+
+    def _export_progress(self, step: str, fraction: float) -> None:
+        if self._exporting:
+            self.header_state.progress = progress_text(step, fraction)
+            self._paint_header()
+
+    async def _export(self) -> None:
+        try:
+            self.export_paths = await export_report(self, self.monitor, self._export_progress,
+                                                    **self.export_options)
+        except Exception as exc:  # noqa: BLE001 - shown to the operator, logged
+            log.exception("audit report export failed")
+            self.notify(f"{type(exc).__name__}: {exc}"
+                        + (" · q then n quits without it" if self._quit_after_export else ""),
+                        title="Export failed", severity="error", timeout=15)
+            self._quit_after_export = False  # stay: the operator decides
+            return
+        finally:
+            self._exporting = False
+            self.header_state.progress = ""
+            self._paint_header()
+        log.info("audit report exported: %s", self.export_paths[0])
+        self.notify(str(self.export_paths[0]), title="Audit report exported")
+        if self._quit_after_export:
+            self.request_stop("quit")
+
     async def action_quit(self) -> None:
-        self.request_stop("quit")
+        """`q`: offer the export first (enter = yes), then the final report and exit."""
+        if self.finished_by is not None or self._quit_after_export:
+            self.notify("Quitting after the export and the final report…", timeout=3)
+            return
+        if isinstance(self.screen, QuitPrompt):
+            return
+        self.push_screen(QuitPrompt(), self._quit_answered)
+
+    def _quit_answered(self, export_first: bool | None) -> None:
+        if export_first is None:  # escape: keep running
+            return
+        if not export_first:
+            self.request_stop("quit")
+            return
+        self._quit_after_export = True
+        if not self._exporting:  # else the running export quits when it is done
+            self.action_export()
 
     def on_stop_requested(self, message: StopRequested) -> None:
         self.request_stop(message.reason)
@@ -346,6 +404,8 @@ class BotmonApp(App[str]):
         else:
             yield SystemCommand("Resume display", "Show the live figures again (p)",
                                 self.action_resume)
+        yield SystemCommand("Export audit report", "Markdown and JSON into the run directory (e)",
+                            self.action_export)
         yield SystemCommand("Hourly note", "This audit hour's observations (n)",
                             self.action_note)
         yield SystemCommand("Help", "Keys and how to read the panes (?)", self.action_help)
@@ -355,7 +415,7 @@ class BotmonApp(App[str]):
                                 lambda name=name: table.set_sort(name))
         for command in super().get_system_commands(screen):
             if command.title == "Quit":
-                yield SystemCommand("Quit", "Write the final report, then exit (q)",
+                yield SystemCommand("Quit", "Export first?, the final report, then exit (q)",
                                     self.action_quit)
             else:
                 yield command

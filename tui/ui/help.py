@@ -25,7 +25,10 @@ READING = """\
 • [b]n[/b]: this audit hour's note (figures and alerts filled in); ctrl+s saves, escape cancels.
   The header reminds quietly of an hour that ended without one.
 • [b]p[/b] freezes the display only: polling, snapshots and alerts continue.
-• [b]q[/b] writes the final report (exact recount) before it exits and prints where it is.
+• [b]e[/b] exports the audit report (Markdown and JSON) in the background; the header shows
+  its progress and a toast its path.
+• [b]q[/b] asks whether to export the audit report first (enter: yes, n: no, escape: stay),
+  then writes the final report (exact recount) before it exits and prints where it is.
 """
 
 
