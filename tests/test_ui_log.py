@@ -71,7 +71,7 @@ async def test_new_log_lines_appear_in_place_and_l_filters(followed):
         labels = [static_text(row.query_one(".label"))
                   for row in app.query_one("#pane-all-time", MetricPane).query("MetricRow")]
         assert "errors (db)" in labels and "errors (log)" in labels
-        assert "WS reconnects (db)" in labels and "WS reconnects (log)" in labels
+        assert "WS reconn. (db)" in labels and "WS reconn. (log)" in labels
         assert app.query_one("#pane-all-time", MetricPane).values()["log_errors"] == "1"
 
         await pilot.press("l")  # WARNING+

@@ -349,7 +349,7 @@ class BotmonApp(App[str]):
         self.run_worker(self._export(), name="export", group="export", exit_on_error=False)
 
     def _export_progress(self, step: str, fraction: float) -> None:
-        if self._exporting:
+        if self._exporting and self.is_running:
             self.header_state.progress = progress_text(step, fraction)
             self._paint_header()
 

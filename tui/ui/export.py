@@ -39,7 +39,12 @@ async def export_report(app: App, monitor: Monitor, on_progress: Callable[[str, 
     report = monitor.live_report()
 
     def progress(step: str, fraction: float) -> None:  # in the worker thread
-        app.call_from_thread(on_progress, step, fraction)
+        if not app.is_running:  # the app ended (a signal) while the export goes on
+            return
+        try:
+            app.call_from_thread(on_progress, step, fraction)
+        except Exception:  # noqa: BLE001 - a progress line is never worth the export
+            pass
 
     return await asyncio.to_thread(build_audit_report, monitor.run_dir.path, monitor.config,
                                    report=report, progress=progress, **options)

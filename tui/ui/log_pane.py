@@ -44,7 +44,8 @@ def entry_text(entry: LogEntry) -> Text:
         style, mark = "", ""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(fmt.clock(entry.at) + " ", style="dim")
-    text.append(f"{mark}{(entry.level or '?').upper():<8}", style=(
+    text.append(mark or "  ")
+    text.append(f"{(entry.level or '?').upper():<8}", style=(
         "bold reverse red" if number >= 40 else style))
     text.append(f" {entry.logger}: ", style="dim")
     text.append(entry.message, style=style)
@@ -100,7 +101,7 @@ class LogPane(Vertical):
         lines = self.query_one(RichLog)
         for entry in entries:
             if self._keep(entry):
-                lines.write(entry_text(entry))
+                lines.write(entry_text(entry), expand=True)  # the pane's width, not 80
                 self.written += 1
         if entries:
             self._last_key = entry_key(entries[-1])

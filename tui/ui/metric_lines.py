@@ -92,6 +92,7 @@ def current_lines(view: MetricsView) -> list[Line]:
 # Counters that both the database and the bot's log give: labelled by source when a log is
 # followed, the log's figure on the next row.
 FROM_LOG = {"errors": "log_errors", "ws_reconnects": "log_ws_reconnects"}
+SHORT = {"ws_reconnects": "WS reconn."}
 
 
 def log_followed(view: MetricsView) -> bool:
@@ -106,11 +107,12 @@ def _counter_lines(view: MetricsView, values: Mapping[str, float], with_series: 
         value = values.get(metric)
         text = fmt.count(value)
         log_metric = FROM_LOG.get(metric) if both else None
-        lines.append(_problem(metric, f"{label} (db)" if log_metric else label, value, text,
+        short = SHORT.get(metric, label)  # the source suffix must fit the trend panes' labels
+        lines.append(_problem(metric, f"{short} (db)" if log_metric else label, value, text,
                               level, _series(view, metric, with_series)))
         if log_metric:
             log_value = values.get(log_metric)
-            lines.append(_problem(log_metric, f"{label} (log)", log_value, fmt.count(log_value),
+            lines.append(_problem(log_metric, f"{short} (log)", log_value, fmt.count(log_value),
                                   level, _series(view, log_metric, with_series)))
         if metric == "positions_opened" and per_exchange:
             for exchange in view.exchanges:
