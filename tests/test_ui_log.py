@@ -99,3 +99,22 @@ async def test_without_a_log_the_pane_is_hidden(bot_db, tmp_path):
             assert "errors" in labels and "errors (db)" not in labels
     finally:
         await monitor.close()
+
+
+def test_log_lines_by_level():
+    from datetime import timezone
+
+    from tui.sources.samples import LogEntry
+    from tui.ui.log_pane import entry_text, level_no
+
+    def entry(level, traceback=()):
+        return LogEntry(datetime(2026, 1, 1, tzinfo=timezone.utc), level, "core.x", "msg", (),
+                        traceback, True, "bot.log", 1)
+
+    error = entry_text(entry("ERROR", ("Traceback", "ValueError: boom")))
+    assert "✖ ERROR" in error.plain and error.plain.endswith("(ValueError: boom)")
+    assert any("reverse" in str(span.style) for span in error.spans)
+    assert "▲ WARNING" in entry_text(entry("WARNING")).plain
+    info = entry_text(entry("INFO")).plain
+    assert "  INFO" in info and "✖" not in info and "▲" not in info
+    assert level_no("critical") > level_no("error") > level_no("warning") > level_no("info")
