@@ -26,7 +26,7 @@ from tui.monitor import Monitor
 from tui.store.buckets import minute_of
 from tui.store.metrics import EventClassifier
 from tui.store.view import MetricsView
-from tui.ui.alerts_pane import AlertsPane
+from tui.ui.alerts_pane import AlertTable, AlertsPane
 from tui.ui.events import EventStream
 from tui.ui.export import QuitPrompt, export_report, progress_text
 from tui.ui.focus import neighbour
@@ -283,10 +283,15 @@ class BotmonApp(App[str]):
 
     def action_acknowledge(self) -> None:
         pane = self.query_one(AlertsPane)
+        table = pane.query_one(AlertTable)
         item = pane.selected
         acknowledge = getattr(self.monitor.alerts, "acknowledge", None)
         if item is None or acknowledge is None:
-            self.notify("Select an alert in the alerts pane first", timeout=3)
+            self.notify("No alert to acknowledge", timeout=3)
+            return
+        if not table.has_focus:  # never silence the top alert by a stray key: select first
+            table.focus()
+            self.notify("Select the alert (up / down), then a acknowledges it", timeout=4)
             return
         if not acknowledge(item.key):
             self.notify(f"{item.key} is already acknowledged", timeout=3)
