@@ -27,13 +27,12 @@ from tui.store.buckets import minute_of
 from tui.store.metrics import EventClassifier
 from tui.store.view import MetricsView
 from tui.ui.alerts_pane import AlertTable, AlertsPane
+from tui.ui.audit_actions import AuditActions
 from tui.ui.events import EventStream
-from tui.ui.export import QuitPrompt, export_report, progress_text
 from tui.ui.focus import neighbour
 from tui.ui.header import HeaderState, StatusHeader
 from tui.ui.help import HelpScreen
 from tui.ui.log_pane import LogPane
-from tui.ui.note_screen import NoteScreen, reminder
 from tui.ui.messages import StopRequested, ViewUpdated
 from tui.ui.metric_lines import PANES
 from tui.ui.metric_pane import MetricPane
@@ -49,7 +48,7 @@ WIDE, NARROW = 160, 100  # layout breakpoints (columns)
 FLASH_S = 2.0  # the header flashes this long when a critical alert fires; never forever
 
 
-class BotmonApp(App[str]):
+class BotmonApp(AuditActions, App[str]):
     CSS_PATH = "app.tcss"
     TITLE = "botmon"
     # Binding ids let users remap keys (App.set_keymap / a keymap in the config).
@@ -91,10 +90,7 @@ class BotmonApp(App[str]):
         self.report_error: str | None = None
         self.restarts = 0
         self._painted: tuple[int, object] | None = None
-        self.export_options: dict = {}  # to build_audit_report (use_db, use_logs)
-        self.export_paths: tuple[Path, Path] | None = None  # the last export (Markdown, JSON)
-        self._exporting = False
-        self._quit_after_export = False
+        self._init_audit()
         self._reminded_at: object = None  # the minute the missing notes were last checked
         self._monitor_worker: Worker | None = None
         self._classifier = EventClassifier(monitor.config.events)
@@ -213,14 +209,6 @@ class BotmonApp(App[str]):
                 self.query_one(LogPane).show(view.log_tail)
             self.query_one(AlertsPane).show(view.alerts, view.now)
 
-    def _check_notes(self) -> None:
-        try:
-            missing = self.monitor.missing_notes()
-        except Exception:  # noqa: BLE001 - a reminder is never worth a crash
-            log.exception("checking the hourly notes failed")
-            missing = []
-        self.header_state.reminder = reminder(missing)
-
     def _paint_header(self) -> None:
         self.query_one(StatusHeader).show(self.view, self.header_state)
 
@@ -306,24 +294,6 @@ class BotmonApp(App[str]):
         firing_only = self.query_one(AlertsPane).toggle_firing_only()
         self.notify("Alerts: firing only" if firing_only else "Alerts: all", timeout=2)
 
-    def action_note(self) -> None:
-        if isinstance(self.screen, NoteScreen) or self.monitor.store is None:
-            return
-        try:
-            note = self.monitor.hour_note()
-        except Exception as exc:  # noqa: BLE001 - shown to the operator, logged
-            log.exception("hourly note failed")
-            self.notify(f"{type(exc).__name__}: {exc}", title="Note", severity="error")
-            return
-        self.push_screen(NoteScreen(note, self.monitor.save_note), self._note_saved)
-
-    def _note_saved(self, path: Path | None) -> None:
-        if path is None:
-            return
-        self.notify(str(path), title="Note saved")
-        self._check_notes()
-        self._paint_header()
-
     def action_log_filter(self) -> None:
         level = self.query_one(LogPane).cycle_filter()
         self.notify(f"Bot log: {level}", timeout=2)
@@ -343,59 +313,6 @@ class BotmonApp(App[str]):
         target = neighbour({p: p.region for p in panes}, focused, direction)
         if target is not None:
             target.focus()
-
-    def action_export(self) -> None:
-        if self._exporting:
-            self.notify("The audit report is being exported…", timeout=3)
-            return
-        self._exporting = True
-        self.header_state.progress = progress_text("starting", 0.0)
-        self._paint_header()
-        self.run_worker(self._export(), name="export", group="export", exit_on_error=False)
-
-    def _export_progress(self, step: str, fraction: float) -> None:
-        if self._exporting and self.is_running:
-            self.header_state.progress = progress_text(step, fraction)
-            self._paint_header()
-
-    async def _export(self) -> None:
-        try:
-            self.export_paths = await export_report(self, self.monitor, self._export_progress,
-                                                    **self.export_options)
-        except Exception as exc:  # noqa: BLE001 - shown to the operator, logged
-            log.exception("audit report export failed")
-            self.notify(f"{type(exc).__name__}: {exc}"
-                        + (" · q then n quits without it" if self._quit_after_export else ""),
-                        title="Export failed", severity="error", timeout=15)
-            self._quit_after_export = False  # stay: the operator decides
-            return
-        finally:
-            self._exporting = False
-            self.header_state.progress = ""
-            self._paint_header()
-        log.info("audit report exported: %s", self.export_paths[0])
-        self.notify(str(self.export_paths[0]), title="Audit report exported")
-        if self._quit_after_export:
-            self.request_stop("quit")
-
-    async def action_quit(self) -> None:
-        """`q`: offer the export first (enter = yes), then the final report and exit."""
-        if self.finished_by is not None or self._quit_after_export:
-            self.notify("Quitting after the export and the final report…", timeout=3)
-            return
-        if isinstance(self.screen, QuitPrompt):
-            return
-        self.push_screen(QuitPrompt(), self._quit_answered)
-
-    def _quit_answered(self, export_first: bool | None) -> None:
-        if export_first is None:  # escape: keep running
-            return
-        if not export_first:
-            self.request_stop("quit")
-            return
-        self._quit_after_export = True
-        if not self._exporting:  # else the running export quits when it is done
-            self.action_export()
 
     def on_stop_requested(self, message: StopRequested) -> None:
         self.request_stop(message.reason)
