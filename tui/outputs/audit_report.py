@@ -147,8 +147,11 @@ def build_document(data: RunData, config: Config, comp: Completeness, logs: dict
         counting = summary.get("counting") or {}
         if counting.get("source") == "recount":
             source += " (exact recount of the run's interval)"
+        elif counting.get("recount_error") == "not attempted":
+            source += " (streamed counts; the exact recount runs when the run ends)"
         elif counting:
-            source += " (streamed counts: the exact recount failed)"
+            source += (" (streamed counts: the exact recount failed: "
+                       f"{counting.get('recount_error')})")
     else:
         summary = summary_from_snapshots(data)
         source = "snapshot lines (no final report; approximate)"
