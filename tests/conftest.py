@@ -6,6 +6,7 @@ reference schema (``sql/schema/bot.sql``): cloning takes milliseconds, so tests 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import shutil
 import tempfile
@@ -19,18 +20,25 @@ _TEMPLATE = "bot_template"
 _counter = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def pg_server():
-    # Short path under /tmp: pytest's tmp_path can exceed the Unix socket path limit.
-    root = Path(tempfile.mkdtemp(prefix="botmon-test-", dir="/tmp"))
+@contextlib.contextmanager
+def embedded_server(prefix: str):
+    """A server of its own, started from the main thread (PDEATHSIG) with its data under a
+    short /tmp path (pytest's tmp_path can exceed the Unix socket path limit)."""
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     server = EmbeddedPostgres(root / "data")
     server.start()
-    create_bot_database(server, _TEMPLATE)
     try:
         yield server
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    with embedded_server("botmon-test-") as server:
+        create_bot_database(server, _TEMPLATE)
+        yield server
 
 
 @pytest.fixture

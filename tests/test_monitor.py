@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,7 +10,8 @@ import asyncpg
 import pytest
 
 from tui.config import load_config
-from tui.demo.embedded import EmbeddedPostgres, create_bot_database
+from tests.conftest import embedded_server
+from tui.demo.embedded import create_bot_database
 from tui.monitor import Monitor
 from tui.outputs.report import OLD_KIT_TOTALS
 from tui.outputs.rundir import RunDir
@@ -110,13 +109,8 @@ async def test_final_report_totals_equal_an_exact_count_of_the_interval(bot_db, 
 @pytest.fixture(scope="module")
 def own_server():
     """A private server this module may stop and start (the shared one must stay up)."""
-    root = Path(tempfile.mkdtemp(prefix="botmon-outage-", dir="/tmp"))
-    server = EmbeddedPostgres(root / "data")
-    server.start()
-    dsn = create_bot_database(server, "outage")
-    yield server, dsn
-    server.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    with embedded_server("botmon-outage-") as server:
+        yield server, create_bot_database(server, "outage")
 
 
 async def test_outage_writes_gaps_and_counts_outage_events_once_after_reconnect(own_server,

@@ -10,16 +10,15 @@ import asyncio
 import itertools
 import json
 import os
-import shutil
 import signal
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.test_ui_support import make_monitor, seed_positions, static_text
-from tui.demo.embedded import EmbeddedPostgres, create_bot_database
+from tests.conftest import embedded_server
+from tui.demo.embedded import create_bot_database
 from tui.ui.app import BotmonApp
 from tui.ui.header import StatusHeader
 from tui.ui.messages import ViewUpdated
@@ -30,17 +29,12 @@ _names = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def own_pg():
-    # Started from the main thread (PDEATHSIG), data under a short /tmp path (socket limit).
-    root = Path(tempfile.mkdtemp(prefix="botmon-ui-", dir="/tmp"))
-    server = EmbeddedPostgres(root / "data")
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.process is not None:
-            signal_server(server_pids(server), signal.SIGCONT)
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with embedded_server("botmon-ui-") as server:
+        try:
+            yield server
+        finally:
+            if server.process is not None:  # a test may leave it frozen (SIGSTOP)
+                signal_server(server_pids(server), signal.SIGCONT)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Awaitable, Callable, Protocol
 
 from tui import __version__
 from tui.config import Config, redact, secrets_of
@@ -24,7 +24,6 @@ from tui.outputs.rundir import RunDir
 from tui.outputs.snapshots import SnapshotWriter, gap_record, manual_record, minute_record
 from tui.sources.db import DbPoller, PollError
 from tui.sources.samples import DbSample
-from tui.store.buckets import minute_of
 from tui.store.metrics import EventClassifier, count_rows
 from tui.store.store import MetricStore
 from tui.store.view import MetricsView
@@ -384,6 +383,3 @@ class Monitor:
     @property
     def view(self) -> MetricsView | None:
         return self.store.view(self.clock.now()) if self.store else None
-
-    def info(self) -> dict[str, Any]:
-        return {"run_dir": str(self.run_dir.path)}

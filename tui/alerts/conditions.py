@@ -12,6 +12,7 @@ import string
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from tui.store.metrics import WINDOWS  # noqa: F401 - the store defines the windows
 from tui.store.view import MetricsView
 
 OPS: dict[str, Callable[[float, float], bool]] = {
@@ -20,7 +21,6 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 }
 # Operators for which "worse" means "larger": the peak of an episode is its maximum value.
 RISING = (">", ">=", "==", "!=")
-WINDOWS = ("current", "last_minute", "last_10_minutes", "all_time")
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

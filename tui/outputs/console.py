@@ -10,8 +10,6 @@ from rich.text import Text
 
 from tui.store.view import MetricsView
 
-PROBLEMS = ("unprotected", "aged", "zombies", "emergency_closes", "errors", "ws_reconnects")
-
 
 def _n(value: float | None, digits: int = 0) -> str:
     if value is None:

@@ -79,8 +79,6 @@ class MetricStore:
         self.sealed_through: datetime | None = None  # newest minute whose snapshot is out
         self.resumed_at: datetime | None = None
         self.aged_after = timedelta(hours=config.positions.aged_hours)
-        # Extra named values from other sources (the log tailer).
-        self.extra: dict[str, object] = {}
         # The bot's log, when one is followed: the newest records and when it last grew.
         self.log_enabled = False
         self.log_tail: deque[LogEntry] = deque(maxlen=LOG_TAIL_CAP)
@@ -439,7 +437,6 @@ class MetricStore:
             last_event_at=self.last_event_at, gaps=tuple(self.gaps),
             snapshots_written=self.snapshots_written,
             aged_after_s=self.aged_after.total_seconds(),
-            extra=MappingProxyType(dict(self.extra)),
             log_tail=tuple(self.log_tail) if self.log_enabled else None,
             last_log_at=self.last_log_at,
         )
