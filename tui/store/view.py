@@ -34,6 +34,12 @@ class MetricsView:
     alerts: tuple = ()  # tui.alerts.model.AlertItem: pending, firing, then recently resolved
     log_tail: tuple[LogEntry, ...] | None = None  # the bot's log, oldest first; None: no log
     last_log_at: datetime | None = None  # when the log last grew (database clock)
+    # Metrics this bot gives no source for (name -> reason, e.g. "this bot writes no websocket
+    # events; see the log"). They are absent from ``windows``: show "—" and the reason, never 0.
+    unavailable: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    # What a gauge is made of, for alerts and runbooks: metric -> human items, e.g.
+    # details["unprotected"] = ("ALLUSDT/bybit 4m12s", ...). Absent when nothing is affected.
+    details: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
 
     def value(self, metric: str, window: str = "current") -> float | None:
         return self.windows.get(window, _EMPTY).get(metric)
