@@ -25,6 +25,8 @@ from tui.cli import alert_engine
 from tui.config import load_config
 from tui.monitor import Monitor
 from tui.outputs.rundir import RunDir
+from tui.sources.cursor import IdCursor
+from tui.sources.db import Started
 from tui.sources.samples import DbSample, EventRow, OpenPosition
 
 BASE_RATE_PER_S = 300_000 / 86_400
@@ -61,8 +63,15 @@ class SyntheticPoller:
     async def connect(self) -> datetime:
         return datetime.fromtimestamp(self.clock[0], timezone.utc)
 
-    def start_cursor(self, since: datetime) -> None:
-        pass
+    async def start(self, history_start: datetime, recount_from: datetime | None = None):
+        now = datetime.fromtimestamp(self.clock[0], timezone.utc)
+        sample = DbSample(now, 0.0, (), (), None, ts_orphans=None)
+        return Started(sample, None, {t: True for t in TYPES})
+
+    async def db_now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock[0], timezone.utc)
+
+    cursor = IdCursor(timedelta(seconds=60))
 
     async def poll(self) -> DbSample:
         now = datetime.fromtimestamp(self.clock[0], timezone.utc)

@@ -47,22 +47,24 @@ def test_default_rules_cover_every_old_kit_alert_and_the_monitor_health():
     # ... the monitor's own health and the operators' end-of-run marks.
     assert ("current", "db_up", "==", 0, "critical") in conditions
     assert ("last_minute", "poll_p95_ms", ">", 300, "warning") in conditions
-    assert ("last_minute", "polls", "==", 0, "warning") in conditions
+    assert ("current", "last_line_gap", "==", 1, "warning") in conditions
+    # WebSocket reconnects: the bot writes no websocket events, its log has them.
+    assert ("last_minute", "log_ws_reconnects", ">", 0, "warning") in conditions
     assert any(r.condition.metric == "bot_silent_s" for r in ruleset.rules)
     for metric, limit in (("ws_reconnects", 20), ("errors", 50), ("zombies", 5)):
         assert ("all_time", metric, ">", limit, "warning") in conditions
     no_prices = next(r for r in ruleset.rules if r.name == "no_price_updates")
-    assert [c.metric for c in no_prices.also] == ["open_positions", "polls"]
+    assert [c.metric for c in no_prices.also] == ["open_positions", "polls", "minute_complete"]
     assert ruleset.settings.bell is True
     assert all(r.runbook for r in ruleset.rules)
 
 
 def test_check_rules_summarises_a_valid_directory():
     lines = check_rules(DEFAULT_RULES)
-    assert lines[0].endswith("default.toml: 14 rules (3 critical, 10 warning, 1 info)")
-    assert any("unprotected_positions: current.unprotected > 0 for 30s" in line
+    assert lines[0].endswith("default.toml: 16 rules (3 critical, 12 warning, 1 info)")
+    assert any("unprotected_positions: current.unprotected > 0 for 3m" in line
                for line in lines)
-    assert lines[-1] == "OK: 14 rules in 1 file(s)"
+    assert lines[-1] == "OK: 16 rules in 1 file(s)"
 
 
 BAD = [

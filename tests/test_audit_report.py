@@ -112,9 +112,9 @@ def test_issue_stub_per_fired_episode_with_evidence_frequency_and_todo(run):
     assert stale["evidence"][-1]["what"] == "snapshot minute: positions_price_updated = 0"
     outage = next(i for i in issues if i["rule"] == "database_unreachable")
     assert outage["evidence"][-1]["what"].startswith("snapshot minute: gap: database unreachable")
-    # Still firing at the end: the final report's record (14 minutes), not the firing line's 1.
+    # Still firing at the end: the final report's record (15 minutes), not the firing line's 1.
     aged = next(i for i in issues if i["rule"] == "aged_positions")
-    assert aged["minutes"] == 14 and "still firing at the end" in text
+    assert aged["minutes"] == 15 and "still firing at the end" in text
 
 
 def test_json_twin_shape(run):
@@ -145,7 +145,7 @@ def test_json_twin_shape(run):
         "lines": ["monitoring_snapshots_20251015.jsonl:15",
                   "monitoring_snapshots_20251015.jsonl:16"]}]
     assert doc["alerts"]["fired"] == {"critical": 2, "warning": 6, "info": 1}
-    assert doc["alerts"]["per_minute_view"]["total"] == 30
+    assert doc["alerts"]["per_minute_view"]["total"] == 35
     assert doc["log_analysis"]["status"] == "ok"
     assert doc["log_analysis"]["report"]["errors"]["total"] == 10
     assert doc["hourly_notes"]["present"] is True

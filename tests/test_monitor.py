@@ -33,15 +33,26 @@ def read_lines(run: Path) -> list[dict]:
     return lines
 
 
+POSITION = ("INSERT INTO monitoring.positions (symbol, exchange, side, quantity, entry_price, "
+            "status, has_stop_loss, stop_loss_price, opened_at) VALUES ($1, $2, 'long', 1, 1, "
+            "$3, $4, $5, now() - make_interval(secs => $6)) RETURNING id")
+
+
+def make_quiet_monitor(dsn: str, tmp_path: Path, **kwargs) -> Monitor:
+    """No final wait: these tests drive the end themselves."""
+    return make_monitor(dsn, tmp_path, BOTMON_RUN_FINAL_WAIT_S="0", **kwargs)
+
+
 async def test_snapshot_lines_follow_the_old_kit_layout_plus_exchanges(bot_db, tmp_path):
     writer = await asyncpg.connect(bot_db)
-    await writer.execute(
-        "INSERT INTO monitoring.positions (symbol, exchange, side, quantity, entry_price, status,"
-        " has_stop_loss) VALUES ('AUSDT','binance','long',1,1,'active',true),"
-        " ('BUSDT','bybit','short',1,1,'active',false), ('CUSDT','okx','long',1,1,'active',true)")
-    monitor = make_monitor(bot_db, tmp_path)
+    # Opened ten minutes ago: BUSDT has neither the flag nor a stop-loss price, past the grace.
+    await writer.execute(POSITION, "AUSDT", "binance", "active", True, 0.9, 600)
+    await writer.execute(POSITION, "BUSDT", "bybit", "active", False, None, 600)
+    await writer.execute(POSITION, "CUSDT", "okx", "active", True, 0.9, 600)
+    monitor = make_quiet_monitor(bot_db, tmp_path)
     await monitor.open()
-    await writer.execute(INSERT, "position_created", "okx", "INFO", None, 0)
+    # The current bot's atomic open: a row, no position_created event.
+    await writer.execute(POSITION, "DUSDT", "okx", "active", False, 0.9, 0)
     await writer.execute(INSERT, "health_check_failed", None, "WARNING", None, 0)
     await monitor.poll_once()
     start = monitor.store.run_start
@@ -52,7 +63,7 @@ async def test_snapshot_lines_follow_the_old_kit_layout_plus_exchanges(bot_db, t
     first = lines[0]
     assert first["kind"] == "minute" and first["partial"] is True
     positions = first["metrics"]["positions"]
-    assert positions == {"total": 3, "binance": 1, "bybit": 1, "okx": 1, "unprotected": 1,
+    assert positions == {"total": 4, "binance": 1, "bybit": 1, "okx": 2, "unprotected": 1,
                          "aged": 0}
     assert set(first["metrics"]["activity"]) >= {"new_opened", "prices_updated", "ts_activated",
                                                  "sl_updates", "closed"}
@@ -61,6 +72,10 @@ async def test_snapshot_lines_follow_the_old_kit_layout_plus_exchanges(bot_db, t
     assert first["metrics"]["activity"]["new_opened"] == 1
     assert first["metrics"]["issues"]["errors"] == 1
     assert first["by_exchange"]["okx"]["opened"] == 1
+    # This database holds no websocket events at all: null with its reason, never 0.
+    assert first["metrics"]["issues"]["ws_reconnects"] is None
+    assert first["values"]["ws_reconnects"] is None
+    assert first["values"]["positions_opened_events"] is None
     # The minute after had no poll at all: a gap with a reason, not zeros.
     assert lines[1]["kind"] == "gap" and lines[1]["reason"]
     assert "metrics" not in lines[1]
@@ -69,7 +84,8 @@ async def test_snapshot_lines_follow_the_old_kit_layout_plus_exchanges(bot_db, t
 async def test_final_report_totals_equal_an_exact_count_of_the_interval(bot_db, tmp_path):
     writer = await asyncpg.connect(bot_db)
     await writer.execute(INSERT, "position_created", "bybit", "INFO", None, 30)  # before start
-    monitor = make_monitor(bot_db, tmp_path)
+    await writer.execute(POSITION, "OLDUSDT", "bybit", "active", True, 0.9, 30)  # before start
+    monitor = make_quiet_monitor(bot_db, tmp_path)
     await monitor.open()
     types = ["position_created", "position_closed", "trailing_stop_activated",
              "trailing_stop_sl_updated", "zombie_order_cancelled", "order_error",
@@ -78,9 +94,19 @@ async def test_final_report_totals_equal_an_exact_count_of_the_interval(bot_db, 
     for i, event_type in enumerate(types * 3):
         await writer.execute(INSERT, event_type, "binance" if i % 2 else "bybit",
                              "ERROR" if event_type == "order_error" else "INFO", i, 0)
+    ids = [await writer.fetchval(POSITION, f"P{i}USDT", ("binance", "bybit")[i % 2], "active",
+                                 True, 0.9, 0) for i in range(3)]
+    await monitor.poll_once()
+    # Closes by any path: the sync (no event), and a position that opens and closes between
+    # two polls.
+    await writer.execute("UPDATE monitoring.positions SET status = 'closed_by_sync', "
+                         "closed_at = now() WHERE id = $1", ids[0])
+    await writer.execute(POSITION, "FASTUSDT", "bybit", "closed", True, 0.9, 0)
     await monitor.poll_once()
     # Committed after the last poll but stamped inside the run: the recount still has it.
     await writer.execute(INSERT, "position_closed", "bybit", "INFO", None, 0)
+    await writer.execute("UPDATE monitoring.positions SET status = 'closed', closed_at = now() "
+                         "WHERE symbol = 'OLDUSDT'")
     path = await monitor.finish("test")
     report = json.loads(path.read_text())
     await writer.close()
@@ -91,8 +117,10 @@ async def test_final_report_totals_equal_an_exact_count_of_the_interval(bot_db, 
     assert "+00:00" in report["monitoring_start"]
     summary = report["metrics_summary"]
     assert set(OLD_KIT_TOTALS) <= set(summary)
-    assert summary["total_positions_opened"] == 3  # the one before the start is excluded
-    assert summary["total_positions_closed"] == 4
+    assert summary["total_positions_opened"] == 4  # the one before the start is excluded
+    assert summary["total_positions_closed"] == 3  # sync, between polls, OLDUSDT at the end
+    assert summary["total_position_created_events"] == 3
+    assert summary["total_position_closed_events"] == 4
     assert summary["total_ts_activations"] == 3
     assert summary["total_sl_updates"] == 3
     assert summary["total_zombies"] == 3
@@ -100,10 +128,11 @@ async def test_final_report_totals_equal_an_exact_count_of_the_interval(bot_db, 
     assert summary["total_ws_reconnects"] == 3
     assert summary["total_errors"] == 6  # order_error (ERROR) + health_check_failed (*_failed)
     assert summary["counting"]["source"] == "recount"
-    assert summary["counting"]["streamed_events"] == 30
+    assert summary["counting"]["streamed_events"] == 31  # the last poll at the end streams it
     assert summary["counting"]["recounted_events"] == 31
-    assert summary["by_exchange"]["binance"]["closed"] == 3
-    assert summary["by_exchange"]["bybit"]["closed"] == 1
+    assert summary["by_exchange"]["bybit"]["closed"] == 2  # FASTUSDT, OLDUSDT
+    assert summary["by_exchange"]["binance"]["closed"] == 1  # P0USDT by the sync
+    assert summary["by_exchange"]["binance"]["opened"] == 2
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +148,9 @@ async def test_outage_writes_gaps_and_counts_outage_events_once_after_reconnect(
     monitor = make_monitor(dsn, tmp_path)
     await monitor.open()
     writer = await asyncpg.connect(dsn)
-    await writer.execute(INSERT, "position_created", "binance", "INFO", None, 0)
+    await writer.execute(POSITION, "AUSDT", "binance", "active", True, 0.9, 0)
     assert await monitor.poll_once()
-    await writer.execute(INSERT, "position_created", "binance", "INFO", None, 0)  # not polled
+    await writer.execute(POSITION, "BUSDT", "binance", "active", True, 0.9, 0)  # not polled
     await writer.close()
     server.stop()
     assert not await monitor.poll_once()
@@ -135,16 +164,20 @@ async def test_outage_writes_gaps_and_counts_outage_events_once_after_reconnect(
 
     server.start()
     writer = await asyncpg.connect(dsn)
-    # Events the bot queued during the outage, flushed when the database came back.
+    # Events the bot queued during the outage, flushed when the database came back, and a
+    # position closed meanwhile.
     for _ in range(3):
         await writer.execute(INSERT, "position_closed", "bybit", "INFO", None, 0)
+    await writer.execute("UPDATE monitoring.positions SET status = 'closed', closed_at = now() "
+                         "WHERE symbol = 'AUSDT'")
     await writer.close()
     assert await monitor.poll_once()
     assert await monitor.poll_once()
     view = monitor.view
     assert view.db_up
     assert view.value("positions_opened", "all_time") == 2
-    assert view.value("positions_closed", "all_time") == 3
+    assert view.value("positions_closed", "all_time") == 1
+    assert view.value("positions_closed_events", "all_time") == 3
     await monitor.close()
 
 

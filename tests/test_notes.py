@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from tui.config import load_config
 from tui.outputs.notes import HourNote, NotesFile, audit_hour, format_figures
-from tui.sources.samples import DbSample, EventRow
+from tui.sources.samples import DbSample, EventRow, OpenPosition, PositionChange
 from tui.store.store import MetricStore
 
 T0 = datetime(2026, 11, 23, 9, 49, 0, tzinfo=timezone.utc)
@@ -21,13 +21,16 @@ def test_audit_hours_count_from_the_run_start():
 
 def test_prefilled_figures_equal_the_store_for_a_seeded_hour():
     store = MetricStore(load_config(environ={}), run_start=T0)
-    events = []
+    events, opens = [], []
     for minute in range(70):  # 09:49 .. 10:58; hour 1 is 09:49-10:49
         at = T0 + timedelta(minutes=minute, seconds=10)
-        events.append(EventRow(minute * 2 + 1, at, "position_created", "bybit", "X", "INFO", 1))
+        row = OpenPosition(minute, f"S{minute}USDT", "bybit", "long", "active", at, 1.0, 1.0,
+                           0.0, 0.0, True, 0.9, True, None, None, None)
+        opens.append(PositionChange("opened", row, at))
         if minute % 10 == 0:
             events.append(EventRow(minute * 2 + 2, at, "order_error", "binance", "X", "ERROR", 1))
-    store.ingest(DbSample(T0 + timedelta(minutes=70), 2.0, (), tuple(events), None))
+    store.ingest(DbSample(T0 + timedelta(minutes=70), 2.0, (), tuple(events), None,
+                          changes=tuple(opens)))
     values = store.between(T0, T0 + timedelta(hours=1))
     assert values["positions_opened"] == 60
     assert values["errors"] == 6

@@ -19,12 +19,13 @@ INSERT = ("INSERT INTO monitoring.events (event_type, exchange, severity, positi
           " VALUES ($1, $2, 'INFO', $3, now() - make_interval(secs => $4))")
 
 
-async def start(dsn: str, history_s: float = 600):
+async def start(dsn: str, history_s: float = 600, **kwargs):
+    """Connect and read the start snapshot; the history is in ``poller.started.sample``."""
     config = load_config(environ={}, overrides={"database.dsn": dsn})
-    poller = DbPoller(config)
+    poller = DbPoller(config, **kwargs)
     db_now = await poller.connect()
-    poller.start_cursor(db_now - timedelta(seconds=history_s))
-    return config, poller, db_now
+    poller.started = await poller.start(db_now - timedelta(seconds=history_s))
+    return config, poller, poller.started.sample.db_now
 
 
 async def test_smaller_id_committed_after_a_larger_one_is_counted_once(bot_db):
@@ -170,12 +171,13 @@ async def test_poll_returns_open_positions_with_trailing_state(bot_db):
 async def test_sessions_are_read_only_and_named(bot_db):
     config, poller, _ = await start(bot_db)
     try:
-        async with poller.pool.acquire() as conn:
-            assert await conn.fetchval("SHOW default_transaction_read_only") == "on"
-            assert await conn.fetchval("SHOW application_name") == "botmon"
-            assert await conn.fetchval("SHOW statement_timeout") == "2s"
-            with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
-                await conn.execute("INSERT INTO monitoring.events (event_type) VALUES ('x')")
+        conn = poller.conn
+        assert await conn.fetchval("SHOW default_transaction_read_only") == "on"
+        assert await conn.fetchval("SHOW application_name") == "botmon"
+        assert await conn.fetchval("SHOW statement_timeout") == "2s"
+        assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            await conn.execute("INSERT INTO monitoring.events (event_type) VALUES ('x')")
     finally:
         await poller.close()
 
@@ -204,11 +206,9 @@ async def test_wrong_schema_name_lists_every_table(bot_db):
         assert table in str(info.value)
 
 
-async def test_first_poll_awaits_only_the_top_of_the_id_range(bot_db):
-    """Rows with small ids but recent created_at (and old rows above them) must not turn the
-    whole table into awaited holes."""
-    from tui.sources.db import FIRST_POLL_SLACK
-
+async def test_start_awaits_only_the_in_flight_top_of_the_id_range(bot_db):
+    """Rows with small ids but recent created_at (and old rows above them) are history; only
+    ids at the top of the range that are not visible are awaited."""
     writer = await asyncpg.connect(bot_db)
     for _ in range(5):
         await writer.execute(INSERT, "position_created", "binance", None, 0.0)
@@ -219,14 +219,11 @@ async def test_first_poll_awaits_only_the_top_of_the_id_range(bot_db):
     config, poller, db_now = await start(bot_db)
     store = MetricStore(config, run_start=db_now)
     try:
-        first = await poller.poll()
-        assert sorted(e.id for e in first.events) == [1, 2, 3, 4, 5]
-        assert len(poller.cursor.holes) <= FIRST_POLL_SLACK
-        store.ingest(first)
-        store.ingest(await poller.poll())  # the old rows among them: read once, outside the run
-        assert poller.cursor.holes == {}
+        assert sorted(e.id for e in poller.started.sample.events) == [1, 2, 3, 4, 5]
+        assert poller.cursor.holes == {} and poller.cursor.max_id == 3005
+        store.ingest(poller.started.sample, history=True)
         assert (await poller.poll()).events == ()
-        assert store.view(db_now).value("price_updates", "all_time") == 0
+        assert store.view(db_now).value("positions_opened_events", "all_time") == 0
     finally:
         await poller.close()
 
@@ -237,14 +234,11 @@ async def test_capped_polls_and_a_large_history_count_every_row_once(bot_db):
     await writer.execute(
         "INSERT INTO monitoring.events (event_type, created_at) "
         "SELECT 'position_updated', now() - interval '1 minute' FROM generate_series(1, 120)")
-    config = load_config(environ={}, overrides={"database.dsn": bot_db})
-    poller = DbPoller(config, row_cap=50)
-    db_now = await poller.connect()
-    poller.start_cursor(db_now - timedelta(minutes=10))
+    config, poller, db_now = await start(bot_db, row_cap=50)
     seen: list[int] = []
     try:
-        first = await poller.poll()
-        assert len(first.events) == 120 and not first.truncated  # history is never split
+        first = poller.started.sample
+        assert len(first.events) == 120  # history is never split
         seen.extend(e.id for e in first.events)
         await writer.execute(
             "INSERT INTO monitoring.events (event_type) "

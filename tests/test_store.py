@@ -39,9 +39,9 @@ def test_events_count_into_the_minute_of_their_own_timestamp(store):
     # A row created at 10:00:59 but seen at 10:01:04 belongs to 10:00, not to the poll's minute.
     late = ev(T0 + timedelta(seconds=59), "position_created")
     store.ingest(sample(T0 + timedelta(minutes=1, seconds=4), [late]))
-    assert store.buckets[minute_of(T0)].counters["positions_opened"] == 1
+    assert store.buckets[minute_of(T0)].counters["positions_opened_events"] == 1
     assert minute_of(T0 + timedelta(minutes=1)) not in store.buckets or \
-        store.buckets[minute_of(T0 + timedelta(minutes=1))].counters["positions_opened"] == 0
+        store.buckets[minute_of(T0 + timedelta(minutes=1))].counters["positions_opened_events"] == 0
 
 
 def test_all_time_counts_only_events_inside_the_run(store):
@@ -49,8 +49,8 @@ def test_all_time_counts_only_events_inside_the_run(store):
     inside = ev(T0 + timedelta(seconds=40), "position_created")
     store.ingest(sample(T0 + timedelta(seconds=45), [before, inside]))
     view = store.view(T0 + timedelta(seconds=45))
-    assert view.value("positions_opened", "all_time") == 1
-    assert view.value("positions_opened", "current") == 2  # the minute bucket holds both
+    assert view.value("positions_opened_events", "all_time") == 1
+    assert view.value("positions_opened_events", "current") == 2  # the minute bucket holds both
 
 
 def test_windows_across_minute_boundaries(store):
@@ -60,11 +60,13 @@ def test_windows_across_minute_boundaries(store):
             events.append(ev(T0 + timedelta(minutes=minute, seconds=30), "position_created"))
     store.ingest(sample(T0 + timedelta(minutes=12, seconds=5), events))
     view = store.view(T0 + timedelta(minutes=12, seconds=5))
-    assert view.value("positions_opened", "last_minute") == 12  # 10:11
-    assert view.value("positions_opened", "last_10_minutes") == sum(range(3, 13))  # 10:02-10:11
-    assert view.value("positions_opened", "current") == 0  # 10:12 so far
-    assert view.value("positions_opened", "all_time") == sum(range(1, 13))
-    assert view.value("positions_opened.binance", "last_minute") == 12
+    name = "positions_opened_events"
+    assert view.value(name, "last_minute") == 12  # 10:11
+    assert view.value(name, "last_10_minutes") == sum(range(3, 13))  # 10:02-10:11
+    assert view.value(name, "current") == 0  # 10:12 so far
+    assert view.value(name, "all_time") == sum(range(1, 13))
+    assert view.value(f"{name}.binance", "last_minute") == 12
+    assert view.spans["last_minute"] == (T0 + timedelta(minutes=11), T0 + timedelta(minutes=12))
 
 
 def test_gauges_last_avg_max_per_window(store):
@@ -122,7 +124,8 @@ def test_rows_arriving_after_their_minute_was_written_are_late_but_counted(store
                         [ev(T0 + timedelta(seconds=50), "position_closed")]))
     view = store.view(T0 + timedelta(minutes=1, seconds=20))
     assert view.value("late_events", "current") == 1
-    assert view.value("positions_closed", "all_time") == 1
+    assert view.value("positions_closed_events", "all_time") == 1
+    assert [b.start for b in store.uncorrected()] == [T0]  # a correction record is due
 
 
 def test_memory_is_bounded_by_the_retention(store):

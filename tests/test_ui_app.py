@@ -14,8 +14,8 @@ import pytest
 from rich.cells import cell_len
 
 from tests.test_ui_support import (ALL_TIME, CURRENT, NOTABLE_RUN_EVENTS, db_now,
-                                   history_events, insert_events, make_monitor, run_events,
-                                   seed_positions, static_text)
+                                   history_events, insert_events, make_monitor, open_in_run,
+                                   run_events, seed_positions, static_text)
 from tui.store.buckets import minute_of
 from tui.ui.app import BotmonApp
 from tui.ui.events import EventStream
@@ -33,6 +33,7 @@ async def scenario(bot_db, tmp_path):
     await insert_events(bot_db, history_events(await db_now(bot_db)))
     monitor = make_monitor(bot_db, tmp_path)
     first = await monitor.open()
+    await open_in_run(bot_db)
     await insert_events(bot_db, run_events(ids))
     view = await monitor.step()
     try:
@@ -77,14 +78,16 @@ async def test_panes_show_what_the_database_implies(scenario, bot_db):
         expected_1 = {"positions_opened": 0, "errors": 0}
         current_minute = minute_of(view.now)
         conn = await asyncpg.connect(bot_db)
-        rows = await conn.fetch("SELECT event_type, severity, created_at FROM monitoring.events")
+        rows = await conn.fetch("SELECT event_type, created_at FROM monitoring.events")
+        opens = await conn.fetch("SELECT opened_at FROM monitoring.positions")
         await conn.close()
-        for row in rows:
-            metric = {"position_created": "positions_opened", "stop_loss_error": "errors",
-                      "health_check_failed": "errors"}.get(row["event_type"])
+        found = [("positions_opened", r["opened_at"]) for r in opens] + [
+            ({"stop_loss_error": "errors", "health_check_failed": "errors"}.get(r["event_type"]),
+             r["created_at"]) for r in rows]
+        for metric, at in found:
             if metric is None:
                 continue
-            minute = minute_of(row["created_at"])
+            minute = minute_of(at)
             if current_minute - timedelta(minutes=10) <= minute < current_minute:
                 expected_10[metric] += 1
             if minute == current_minute - timedelta(minutes=1):
@@ -96,8 +99,9 @@ async def test_panes_show_what_the_database_implies(scenario, bot_db):
             assert last_1[metric] == str(expected_1[metric])
 
         table = app.query_one(PositionsTable)
-        assert sorted(table.keys) == sorted(str(ids[s]) for s in ("BTCUSDT", "ETHUSDT",
-                                                                 "SOLUSDT"))
+        ada = next(k for k in table.keys if table.cells(k)[0].text.plain.endswith("ADAUSDT"))
+        assert sorted(table.keys) == sorted([ada] + [str(ids[s]) for s in (
+            "BTCUSDT", "ETHUSDT", "SOLUSDT")])
         eth = table.cells(str(ids["ETHUSDT"]))
         assert eth[5].text.plain == "▲ none" and eth[2].text.plain == "short"
         sol = table.cells(str(ids["SOLUSDT"]))
@@ -133,7 +137,7 @@ async def test_s_writes_a_manual_snapshot_and_shows_the_path(scenario):
         assert path is not None
         records = [json.loads(line) for line in path.read_text().splitlines()]
         assert records[-1]["kind"] == "manual"
-        assert records[-1]["metrics"]["positions"]["total"] == 3
+        assert records[-1]["metrics"]["positions"]["total"] == 4
         assert toasts == [f"Snapshot written: {path}"]
 
 
@@ -156,19 +160,21 @@ async def test_p_freezes_the_display_while_recording_continues(scenario, bot_db)
     async with app.run_test(size=(120, 40)) as pilot:
         await show(app, pilot, view)
         pane = app.query_one("#pane-all-time", MetricPane)
-        assert pane.values()["positions_opened"] == "3"
+        assert pane.values()["positions_opened"] == "2"
         await pilot.press("p")
         assert "PAUSED" in header_text(app)
         assert app.active_bindings["p"].binding.action == "resume"
-        await insert_events(bot_db, [("position_created", "bybit", "DOTUSDT", "INFO", None,
-                                      None)])
+        conn = await asyncpg.connect(bot_db)
+        await conn.execute("UPDATE monitoring.positions SET status = 'closed_by_sync', "
+                           "closed_at = now() WHERE symbol = 'BTCUSDT'")
+        await conn.close()
         newer = await monitor.step()
-        assert newer.windows["all_time"]["positions_opened"] == 4  # recording continued
+        assert newer.windows["all_time"]["positions_closed"] == 2  # recording continued
         await show(app, pilot, newer)
-        assert pane.values()["positions_opened"] == "3"  # display frozen
+        assert pane.values()["positions_closed"] == "1"  # display frozen
         await pilot.press("p")
         assert "PAUSED" not in header_text(app)
-        assert pane.values()["positions_opened"] == "4"
+        assert pane.values()["positions_closed"] == "2"
         assert app.active_bindings["p"].binding.action == "pause"
 
 
@@ -202,9 +208,10 @@ async def test_tables_update_in_place_and_keep_the_selection(scenario, bot_db):
         await pilot.press("o")  # sort by symbol: the selection follows its row
         assert table.sort_name == "symbol"
         assert table.selected_key() == str(ids["BTCUSDT"])
-        assert table.keys == [str(ids[s]) for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")]
+        ada = next(k for k in table.keys if table.cells(k)[0].text.plain.endswith("ADAUSDT"))
+        assert table.keys == [ada] + [str(ids[s]) for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")]
         await pilot.press("r")
-        assert table.keys == [str(ids[s]) for s in ("SOLUSDT", "ETHUSDT", "BTCUSDT")]
+        assert table.keys == [str(ids[s]) for s in ("SOLUSDT", "ETHUSDT", "BTCUSDT")] + [ada]
         assert table.selected_key() == str(ids["BTCUSDT"])
         assert eth in table.keys
 

@@ -155,7 +155,7 @@ async def test_a_burst_of_5000_events_renders_without_stalling(bot_db, tmp_path)
                 assert stream.row_count == len(view.recent_events) <= STREAM_CAP
                 assert len(stream._cells) <= STREAM_CAP  # the table's own buffer is capped
                 all_time = app.query_one("#pane-all-time", MetricPane).values()
-                assert all_time["positions_opened"] == f"{715 * (burst + 1) :,}"
+                assert all_time["positions_opened_events"] == f"{715 * (burst + 1) :,}"
             assert "DB OK" in static_text(app.query_one(StatusHeader).query_one("Static"))
     finally:
         await monitor.close()

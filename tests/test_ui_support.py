@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -11,7 +12,7 @@ import asyncpg
 from tui.config import load_config
 from tui.monitor import Monitor
 from tui.outputs.rundir import RunDir
-from tui.sources.samples import DbSample, EventRow, OpenPosition
+from tui.sources.samples import DbSample, EventRow, OpenPosition, PositionChange
 from tui.store.store import MetricStore
 
 UTC = timezone.utc
@@ -107,13 +108,32 @@ def run_events(ids: dict[str, int]) -> list[tuple]:
     ]
 
 
-ALL_TIME = {  # what the All time pane must show for run_events()
-    "positions_opened": "3", "positions_opened.binance": "2", "positions_opened.bybit": "1",
+async def open_in_run(dsn: str) -> None:
+    """The current bot's atomic opens during the run: rows, no position_created event. DOTUSDT
+    opens and closes between two polls."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            """INSERT INTO monitoring.positions (symbol, exchange, side, quantity, entry_price,
+                   current_price, stop_loss_price, status, opened_at, closed_at, has_stop_loss)
+               VALUES ('ADAUSDT', 'binance', 'long', 1, 100, 101, 95, 'active', now(), NULL,
+                       false),
+                      ('DOTUSDT', 'bybit', 'long', 1, 100, 99, 95, 'closed', now(), now(),
+                       true)""")
+    finally:
+        await conn.close()
+
+
+ALL_TIME = {  # what the All time pane must show for open_in_run() and run_events()
+    "positions_opened": "2", "positions_opened.binance": "1", "positions_opened.bybit": "1",
+    # The table has 2 opens, the events say 3: both are shown.
+    "positions_opened_events": "3",
     "positions_closed": "1", "price_updates": "4", "positions_price_updated": "3",
-    "ts_activations": "1", "sl_updates": "0", "zombies": "1", "emergency_closes": "0",
-    "errors": "1", "ws_reconnects": "1",
+    "ts_activations": "1", "zombies": "1", "errors": "1", "ws_reconnects": "1",
+    # This database holds none of these types: no source, never a confident 0.
+    "sl_updates": "—", "emergency_closes": "—",
 }
-CURRENT = {"open": "3", "open.binance": "2", "open.bybit": "1", "unprotected": "1", "aged": "1"}
+CURRENT = {"open": "4", "open.binance": "3", "open.bybit": "1", "unprotected": "1", "aged": "1"}
 NOTABLE_RUN_EVENTS = 8  # run_events() without the 4 position_updated ticks
 
 
@@ -169,15 +189,22 @@ def synthetic_store(*, minutes: int = 14, unprotected: bool = True, seed: int = 
             pos = rng.choice(positions)
             events.append(EventRow(event_id, at - timedelta(seconds=rng.randint(0, 25)),
                                    "position_updated", pos.exchange, pos.symbol, "INFO", pos.id))
+        changes = []
         for _ in range(rng.randint(0, 3)):
             event_id += 1
             kind = rng.choice(kinds)
             severity = "WARNING" if kind.startswith("websocket") else "INFO"
             pos = rng.choice(positions)
-            events.append(EventRow(event_id, at - timedelta(seconds=rng.randint(0, 25)), kind,
-                                   pos.exchange, pos.symbol, severity, pos.id))
+            stamp = at - timedelta(seconds=rng.randint(0, 25))
+            events.append(EventRow(event_id, stamp, kind, pos.exchange, pos.symbol, severity,
+                                   pos.id))
+            # Opens and closes as the positions table shows them (the events cross-check).
+            if kind in ("position_created", "position_closed"):
+                changes.append(PositionChange(
+                    "opened" if kind == "position_created" else "closed",
+                    dataclasses.replace(pos, id=10_000 + event_id), stamp))
         store.ingest(DbSample(db_now=at, latency_ms=2.5 + minute % 3, positions=tuple(positions),
-                              events=tuple(events), last_event_at=at))
+                              events=tuple(events), last_event_at=at, changes=tuple(changes)))
         for due in store.due_minutes(at, 10.0):
             store.seal(due)
     return store

@@ -40,7 +40,6 @@ config = load_config(environ={}, overrides={"database.dsn": "postgresql://x@127.
 monitor = Monitor(config, RunDir(out), duration_s=None)
 monitor.store = store
 monitor.clock.offset = now.timestamp() - time.time()  # the store's (pinned) database clock
-monitor.poller.start_cursor(now)  # polls fail (nothing listens on port 1): gaps, not crashes
 
 async def main():
     finished_by = await run_app(monitor, store.view(now))

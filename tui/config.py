@@ -53,24 +53,35 @@ class PositionsConfig:
     # How "has a stop-loss" is read off a position row:
     # flag = has_stop_loss is true; price = stop_loss_price is set;
     # flag_or_price / flag_and_price = either / both.
-    stop_loss_check: str = "flag"
+    # The bot writes stop_loss_price when it places the stop-loss, but sets has_stop_loss only
+    # in its protection sync (every 120 s): either one means protected.
+    stop_loss_check: str = "flag_or_price"
+    # A fresh position counts as unprotected only after this long (from its own opened_at):
+    # above the bot's 120 s protection sync, so a normal open never pages.
+    unprotected_grace_s: float = 180.0
     # positions.stop_loss_price and trailing_stop_state.current_stop_price may differ by this
     # much (percent of the price) before the pair counts as inconsistent.
     sl_mismatch_tolerance_pct: float = 0.1
+    # Statuses of rows that never became a position (an atomic open rolled back): neither an
+    # open nor a close.
+    never_opened_statuses: tuple[str, ...] = ("rolled_back", "canceled", "failed")
 
 
 @dataclass(frozen=True)
 class EventsConfig:
-    """Which event types feed each counter. Entries may be glob patterns (``*_failed``)."""
+    """Which event types feed each counter. Entries may be glob patterns (``*_failed``), and
+    ``type:subtype`` matches a type with that ``event_data.warning_type``."""
 
-    positions_opened: tuple[str, ...] = ("position_created",)
-    positions_closed: tuple[str, ...] = ("position_closed",)
+    # Opens and closes are counted from the positions table; these events only cross-check it.
+    positions_opened_events: tuple[str, ...] = ("position_created",)
+    positions_closed_events: tuple[str, ...] = ("position_closed",)
     price_updates: tuple[str, ...] = ("position_updated",)
     ts_activations: tuple[str, ...] = ("trailing_stop_activated",)
     sl_updates: tuple[str, ...] = ("trailing_stop_sl_updated", "trailing_stop_breakeven",
                                    "stop_moved_to_breakeven", "stop_loss_updated")
     zombies: tuple[str, ...] = ("zombie_order_cancelled",)
-    emergency_closes: tuple[str, ...] = ("emergency_close_all_triggered",)
+    emergency_closes: tuple[str, ...] = ("emergency_close_all_triggered",
+                                         "warning_raised:ts_emergency_close_instant_cross")
     errors: tuple[str, ...] = ("*_error", "*_failed", "error_occurred", "*_exhausted",
                                "transaction_rolled_back")
     error_severities: tuple[str, ...] = ("ERROR", "CRITICAL")
@@ -80,6 +91,14 @@ class EventsConfig:
     # Left out of the event stream pane: per-tick noise.
     stream_exclude: tuple[str, ...] = ("position_updated", "trailing_stop_updated",
                                        "quantity_updated", "position_verified")
+    # A counter is measured only when the database holds one of its types written within this
+    # many days (or one arrives during the run); otherwise it shows "—" with the reason.
+    source_days: float = 7.0
+    # Types the bot declares but no version writes (BOT_FACTS): named in the "—" reasons.
+    never_written: tuple[str, ...] = (
+        "websocket_*", "subscription_*", "order_placed", "stop_loss_updated",
+        "trailing_stop_breakeven", "stop_moved_to_breakeven", "emergency_stop_placed",
+        "transaction_*", "wave_buffer_exhausted", "position_recovery_*")
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,8 @@ class PollConfig:
     history_minutes: int = 10
     # Back-off ceiling while the database is unreachable.
     max_backoff_s: float = 30.0
+    # Trailing-stop rows without an open position change slowly: read them this often.
+    orphans_every_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +120,9 @@ class RunConfig:
     out_dir: str = "./botmon-runs"
     # A minute's snapshot waits this long after the minute ends, for the bot's batched inserts.
     snapshot_grace_s: float = 10.0
+    # At the end, wait this long before the final recount: the bot inserts its queued events
+    # in batches every 5 s, so the rows of the last seconds are still on their way.
+    final_wait_s: float = 6.0
 
 
 @dataclass(frozen=True)
@@ -286,7 +310,8 @@ def _validate(config: Config) -> None:
     for section, key in positive:
         if getattr(getattr(config, section), key) <= 0:
             raise ConfigError(f"{src}: key '{section}.{key}'", "expected a number > 0")
-    if config.run.duration_hours < 0 or config.run.snapshot_grace_s < 0:
+    if (config.run.duration_hours < 0 or config.run.snapshot_grace_s < 0
+            or config.run.final_wait_s < 0 or config.positions.unprotected_grace_s < 0):
         raise ConfigError(f"{src}: key 'run'", "durations must not be negative")
     if not 0 <= config.poll.history_minutes <= 120:
         raise ConfigError(f"{src}: key 'poll.history_minutes'", "expected 0..120")

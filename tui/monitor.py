@@ -21,10 +21,10 @@ from tui import __version__
 from tui.config import Config, redact, secrets_of
 from tui.outputs.report import AlertSummary, Recount, build_report, write_report
 from tui.outputs.rundir import RunDir
-from tui.outputs.snapshots import SnapshotWriter, gap_record, manual_record, minute_record
-from tui.sources.db import DbPoller, PollError
-from tui.sources.samples import DbSample
-from tui.store.metrics import EventClassifier, count_rows
+from tui.outputs.snapshots import (SnapshotWriter, correction_record, gap_record, manual_record,
+                                   minute_record)
+from tui.sources.db import DbPoller, PollError, Recounted
+from tui.store.metrics import count_rows
 from tui.store.store import MetricStore
 from tui.store.view import MetricsView
 
@@ -78,6 +78,8 @@ class Monitor:
         self._secrets = secrets_of(config)
         self._fail_streak = 0
         self.next_poll_at = 0.0  # wall-clock time of the next poll attempt
+        self._corrected_at: datetime | None = None
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests drive the wait
         self.log_feed = None
         if config.logs.paths:
             from tui.sources.logfeed import LogFeed
@@ -86,16 +88,19 @@ class Monitor:
 
     # -- start -----------------------------------------------------------------------------------
     async def open(self) -> MetricsView:
-        """Connect (raises BotmonError), do the first poll, create the store and run.json."""
+        """Connect (raises BotmonError), read the start snapshot and poll once, create the
+        store and run.json. The run starts at the snapshot: what it holds is history."""
         db_now = await self.poller.connect()
         self.clock.observe(db_now)
-        self.poller.start_cursor(db_now - timedelta(minutes=self.config.poll.history_minutes))
-        sample = await self._poll_until_caught_up()
-        start = sample.db_now
+        started = await self.poller.start(
+            db_now - timedelta(minutes=self.config.poll.history_minutes))
+        start = started.sample.db_now
         end = start + timedelta(seconds=self.duration_s) if self.duration_s else None
         self.store = MetricStore(self.config, run_start=start, run_end=end)
         self.store.log_enabled = self.log_feed is not None
-        self.store.ingest(sample)
+        self.store.set_event_types(started.event_types)
+        self.store.ingest(started.sample, history=True)
+        await self.poll_once()
         self.run_dir.write_meta({
             "botmon_version": __version__, "run_start": start, "planned_end": end,
             "duration_s": self.duration_s, "config": self.config.source,
@@ -120,19 +125,24 @@ class Monitor:
                               "resume a directory written by botmon run") from None
         db_now = await self.poller.connect()
         self.clock.observe(db_now)
-        resumed = await self.poller.resume(
-            start, timedelta(minutes=self.config.poll.history_minutes))
+        history_start = db_now - timedelta(minutes=self.config.poll.history_minutes)
+        started = await self.poller.start(history_start, recount_from=start)
+        recount = started.recount
+        assert recount is not None
         self.store = MetricStore(self.config, run_start=start, run_end=end)
         self.store.log_enabled = self.log_feed is not None
-        totals = count_rows(EventClassifier(self.config.events), resumed.recount.rows)
-        self.store.restore(totals, resumed.recount.price_positions, resumed.recent,
-                           self._written_minutes(), resumed.recount.end)
-        sample = await self._poll_until_caught_up()
-        self.store.ingest(sample)
-        meta.setdefault("resumed", []).append(resumed.recount.end)
+        self.store.set_event_types(started.event_types)
+        # A run resumed after its planned end counts nothing past that end.
+        if end is not None and recount.end > end:
+            recount = await self.poller.recount(start, end)
+        self.store.restore(self._recounted_totals(recount), recount.price_positions,
+                           self._written_minutes(), recount.end)
+        self.store.ingest(started.sample, history=True)
+        await self.poll_once()
+        meta.setdefault("resumed", []).append(recount.end)
         self.duration_s = meta.get("duration_s")
         self.run_dir.write_meta(meta)
-        log.info("run resumed at %s (started %s)", resumed.recount.end, start)
+        log.info("run resumed at %s (started %s)", recount.end, start)
         return self.store.view(self.clock.now())
 
     def _written_minutes(self) -> list[tuple[datetime, str, dict, str]]:
@@ -145,34 +155,28 @@ class Monitor:
             return []
         return [(r.minute, r.kind, r.values, r.reason or "") for r in records]
 
-    async def _poll_until_caught_up(self) -> DbSample:
-        sample = await self.poller.poll()
-        self.clock.observe(sample.db_now)
-        polls = 1
-        merged = list(sample.events)
-        while sample.truncated and polls < MAX_CATCH_UP_POLLS:
-            sample = await self.poller.poll()
-            self.clock.observe(sample.db_now)
-            merged.extend(sample.events)
-            polls += 1
-        return dataclasses.replace(sample, events=tuple(merged))
-
     # -- one step ---------------------------------------------------------------------------------
     async def poll_once(self) -> bool:
-        """Poll (catching up after an outage); record a failure instead of raising."""
+        """Poll, and poll again at once while a capped poll left rows behind (a burst, or the
+        backlog after an outage); record a failure instead of raising. Every poll's rows are
+        stored as it returns: the cursor has moved past them."""
         assert self.store is not None
-        try:
-            sample = await self._poll_until_caught_up()
-        except PollError as exc:
-            self._fail_streak += 1
-            self.store.record_failure(self.clock.now(), exc.reason)
-            if self._fail_streak == 1:
-                log.warning("poll failed: %s", exc.reason)
-            return False
-        if self._fail_streak:
-            log.info("database answers again after %d failed polls", self._fail_streak)
-        self._fail_streak = 0
-        self.store.ingest(sample)
+        for _ in range(MAX_CATCH_UP_POLLS):
+            try:
+                sample = await self.poller.poll()
+            except PollError as exc:
+                self._fail_streak += 1
+                self.store.record_failure(self.clock.now(), exc.reason)
+                if self._fail_streak == 1:
+                    log.warning("poll failed: %s", exc.reason)
+                return False
+            self.clock.observe(sample.db_now)
+            if self._fail_streak:
+                log.info("database answers again after %d failed polls", self._fail_streak)
+            self._fail_streak = 0
+            self.store.ingest(sample)
+            if not sample.truncated:
+                break
         return True
 
     def take_log(self, entries, grew: bool) -> None:
@@ -238,11 +242,15 @@ class Monitor:
         return self.clock.now()
 
     async def tick(self, now: datetime | None = None) -> MetricsView:
-        """Write the snapshots that are due, evaluate the rules, return the view."""
+        """Write the snapshots and corrections that are due, evaluate the rules, return the
+        view."""
         assert self.store is not None
         now = now or self.clock.now()
-        for minute in self.store.due_minutes(now, self.config.run.snapshot_grace_s):
+        due = self.store.due_minutes(now, self.config.run.snapshot_grace_s)
+        for minute in due:
             await self._write_minute(minute)
+        if due or self._corrections_due(now):
+            await self._write_corrections(now)
         view = self.store.view(now)
         if self.alerts is not None:
             self.alerts.evaluate(view)
@@ -257,12 +265,33 @@ class Monitor:
         if bucket.is_gap:
             record = gap_record(minute, store.gaps[-1][1], values)
         else:
-            record = minute_record(minute, values, tuple(sorted(store.exchanges)),
+            record = minute_record(minute, values, store.exchanges,
                                    partial=minute < store.run_start)
         path = await asyncio.to_thread(self.snapshots.write, record)
         written = MinuteWritten(minute, bucket.is_gap, path, values)
         for callback in self.on_minute:
             callback(written)
+
+    def _corrections_due(self, now: datetime) -> bool:
+        # Late rows come in batches: correct a minute at most every half minute, not per row.
+        last = self._corrected_at
+        return last is None or (now - last).total_seconds() >= 30
+
+    async def _write_corrections(self, now: datetime) -> None:
+        """Append a correction record for every written minute that rows reached later (late
+        batches, an outage's backlog): its full corrected content, so that in the end every
+        minute of the file is exact."""
+        assert self.store is not None
+        store = self.store
+        self._corrected_at = now
+        for bucket in store.uncorrected():
+            bucket.corrected = True
+            values = store.minute_values(bucket)
+            gap = store.gap_reason(bucket) if bucket.is_gap else None
+            record = correction_record(bucket.start, values, store.exchanges, at=now,
+                                       late_events=bucket.late, gap_reason=gap)
+            await asyncio.to_thread(self.snapshots.write, record)
+            log.info("correction for %s: %d late row(s)", bucket.start, bucket.late)
 
     async def step(self) -> MetricsView:
         await self.poll_once()
@@ -272,7 +301,8 @@ class Monitor:
         """The `s` key: the current partial minute and gauges, marked manual."""
         assert self.store is not None
         view = self.store.view(self.clock.now())
-        record = manual_record(view.now, dict(view.windows["current"]), view.exchanges, note)
+        values = self.store.mark_unavailable(dict(view.windows["current"]))
+        record = manual_record(view.now, values, view.exchanges, note)
         return await asyncio.to_thread(self.snapshots.write, record)
 
     # -- the loop --------------------------------------------------------------------------------
@@ -325,18 +355,28 @@ class Monitor:
 
         The run ends at the planned end, or now; "now" is read from the database when it
         answers, because the local estimate lags it by a poll's latency and would leave out
-        rows stamped in the last milliseconds.
+        rows stamped in the last milliseconds. The bot inserts its queued events in batches
+        every few seconds, so the recount waits ``run.final_wait_s`` after the end for the rows
+        stamped before it, and a last poll streams them too.
         """
         if self.finished is not None:
             return self.finished
         assert self.store is not None
         store = self.store
-        planned = store.run_end
-        recount, end = await self._recount(store.run_start, planned)
+        end = store.run_end if store.run_end is not None else await self._db_now()
         end = max(end, store.run_start)
+        since_end = (self.clock.now() - end).total_seconds()
+        if store.db_up and since_end < self.config.run.snapshot_grace_s:
+            # Stopped (q, a signal) rather than at the planned end, whose lines waited their
+            # grace: the stream is up to a poll behind, and the bot's last batch may be queued.
+            if self._in_flight(end) and self.config.run.final_wait_s > since_end:
+                await self.sleep(self.config.run.final_wait_s - since_end)
+            await self.poll_once()
+        recount, end = await self._recount(store.run_start, end)
         for minute in store.due_minutes(end, 0.0):
             if minute + timedelta(minutes=1) <= end:
                 await self._write_minute(minute)
+        await self._write_corrections(self.clock.now())
         report = self._report(end, finished_by, recount)
         path = await asyncio.to_thread(write_report, self.run_dir.path, report)
         self.finished = path
@@ -358,24 +398,61 @@ class Monitor:
             all_time=dict(view.windows["all_time"]), exchanges=view.exchanges, recount=recount,
             snapshots_written=store.snapshots_written, gaps=list(store.gaps),
             late_events=store.late_events, alerts=summary, run_dir=self.run_dir.path,
+            unavailable=dict(view.unavailable),
             extra={"trailing_stop_consistency": {
                 "latest": store.consistency,
                 "max": {name: view.value(f"{name}_max", "all_time")
-                        for name in ("ts_missing", "ts_orphaned", "ts_sl_mismatch")}}})
+                        for name in ("ts_missing", "ts_orphaned", "ts_sl_mismatch")}},
+                   "data_quality": {
+                       "bad_rows": store.bad_rows, "bad_row_examples": store.bad_examples,
+                       "closes_seen_as_deleted_rows": sum(
+                           n for k, n in store.deleted_closes.items() if "." not in k),
+                       "ids_given_up": self.poller.cursor.given_up,
+                       "ids_not_awaited": self.poller.cursor.dropped,
+                       "exchanges_folded": store.exchange_keys.describe_folded()}})
 
-    async def _recount(self, start: datetime,
-                       planned_end: datetime | None) -> tuple[Recount, datetime]:
-        estimate = self.clock.now()
+    def _in_flight(self, end: datetime) -> bool:
+        """Whether rows stamped before ``end`` may still be on their way: the bot wrote within
+        the last two batch waits (an idle bot has nothing queued)."""
+        last = self.store.last_event_at if self.store is not None else None
+        wait = self.config.run.final_wait_s
+        return wait > 0 and last is not None and (end - last).total_seconds() < 2 * wait
+
+    async def _db_now(self) -> datetime:
+        """The database's clock now, or the local estimate when it does not answer."""
         try:
-            counted = await self.poller.recount(start, planned_end)
+            return await self.poller.db_now()
+        except Exception:  # noqa: BLE001 - an unreachable database: the estimate will do
+            return self.clock.now()
+
+    async def _recount(self, start: datetime, end: datetime) -> tuple[Recount, datetime]:
+        try:
+            counted = await self.poller.recount(start, end)
         except Exception as exc:  # noqa: BLE001 - the report still goes out, marked
             reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                             self._secrets)
             log.warning("exact recount failed, the report uses streamed totals: %s", reason)
-            fallback = min(estimate, planned_end) if planned_end else estimate
-            return Recount({}, 0, error=reason), fallback
-        totals = count_rows(EventClassifier(self.config.events), counted.rows)
+            return Recount({}, 0, error=reason), min(end, self.clock.now())
+        totals = self._recounted_totals(counted)
+        # Closes seen as a deleted row are real closes no table can show any more.
+        for key, n in self.store.deleted_closes.items():
+            totals[key] = totals.get(key, 0) + n
         return Recount(totals, len(counted.price_positions)), counted.end
+
+    def _recounted_totals(self, counted: Recounted) -> dict[str, int]:
+        """Exact all-time totals by the stream's own definitions: events by type, opens and
+        closes from the positions table; exchanges keyed the way the store keys them."""
+        assert self.store is not None
+        keys = self.store.exchange_keys
+        totals = count_rows(self.store.classifier, counted.rows, keys.key)
+        for exchange, counts in counted.positions.items():
+            key = keys.key(exchange)
+            for what in ("opened", "closed"):
+                metric = f"positions_{what}"
+                totals[metric] = totals.get(metric, 0) + counts[what]
+                if key:
+                    totals[f"{metric}.{key}"] = totals.get(f"{metric}.{key}", 0) + counts[what]
+        return totals
 
     async def close(self) -> None:
         await self.poller.close()

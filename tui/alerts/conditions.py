@@ -116,7 +116,8 @@ def placeholders(message: str) -> list[tuple[str, str]]:
 
 
 def placeholder_names(n_and: int) -> list[str]:
-    names = ["value", "threshold", "metric", "window", "op", "rule", "severity", "peak", "for"]
+    names = ["value", "threshold", "metric", "window", "op", "rule", "severity", "peak", "for",
+             "items"]
     for index in range(2, n_and + 2):  # value2 = the first `and` condition, value3 the second...
         names.extend(f"{name}{index}" for name in ("value", "threshold", "metric", "window"))
     return names

@@ -73,7 +73,8 @@ class AlertEngine:
                 # resolve threshold, so a value hovering at the threshold does not flap.
                 held = rule.condition.holds(values[0], rule.resolve_threshold) and all(
                     c.holds(v) for c, v in zip(rule.also, values[1:]))
-            transitions.extend(self._step(rule, episode, now, values, held))
+            items = tuple(view.details.get(rule.condition.metric, ()))
+            transitions.extend(self._step(rule, episode, now, values, held, items))
         for transition in transitions:
             if self.journal is not None:
                 self.journal.append(transition)
@@ -90,18 +91,19 @@ class AlertEngine:
             self.minutes_held[rule.name] += 1
 
     def _step(self, rule: Rule, episode: Episode | None, now: datetime,
-              values: list[float | None], held: bool) -> list[dict[str, Any]]:
+              values: list[float | None], held: bool,
+              items: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         if episode is None:
             if not held:
                 return []
             self.numbers[rule.name] += 1
             episode = Episode(rule=rule, number=self.numbers[rule.name], started_at=now)
             self.active[rule.name] = episode
-            episode.observe(now, values, held)
+            episode.observe(now, values, held, items)
             if rule.for_s <= 0:
                 return [self._fire(episode, now)]
             return [self._transition(episode, "pending", now)]
-        episode.observe(now, values, held)
+        episode.observe(now, values, held, items)
         if episode.state == "pending":
             if not held:
                 episode.state = "cancelled"

@@ -20,6 +20,14 @@ def _iso(ts: datetime | None) -> str | None:
     return ts.isoformat() if ts else None
 
 
+def items_text(items: tuple[str, ...], shown: int = 5) -> str:
+    """"ALLUSDT/bybit 4m12s, XUSDT/binance 3m05s and 2 more"; "—" when nothing is known."""
+    if not items:
+        return "—"
+    text = ", ".join(items[:shown])
+    return text + (f" and {len(items) - shown} more" if len(items) > shown else "")
+
+
 @dataclass
 class Episode:
     rule: Rule
@@ -38,6 +46,9 @@ class Episode:
     minutes: int = 0
     last_minute: datetime | None = None
     acknowledged: bool = False
+    # What the metric is made of when it last held (view.details), e.g. the symbols without a
+    # stop-loss and for how long: the {items} of a message.
+    items: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -51,7 +62,8 @@ class Episode:
     def threshold(self) -> float:
         return self.rule.condition.threshold
 
-    def observe(self, now: datetime, values: list[float | None], held: bool) -> None:
+    def observe(self, now: datetime, values: list[float | None], held: bool,
+                items: tuple[str, ...] = ()) -> None:
         """Take the latest values; a held evaluation may raise the peak and count its minute."""
         if any(v is not None for v in values):
             self.values = list(values)
@@ -59,6 +71,8 @@ class Episode:
             return
         self.last_held_at = now
         self.held_values = list(values)
+        if items:
+            self.items = items
         value = values[0]
         if value is not None:
             rising = self.rule.condition.op in RISING
@@ -76,7 +90,7 @@ class Episode:
             "value": Num(shown[0] if shown else None), "threshold": Num(self.threshold),
             "metric": rule.condition.metric, "window": rule.condition.window,
             "op": rule.condition.op, "rule": rule.name, "severity": rule.severity,
-            "peak": Num(self.peak), "for": f"{rule.for_s:g}s"}
+            "peak": Num(self.peak), "for": f"{rule.for_s:g}s", "items": items_text(self.items)}
         for index, condition in enumerate(rule.also, 2):
             value = shown[index - 1] if len(shown) >= index else None
             fields.update({f"value{index}": Num(value), f"threshold{index}":
@@ -112,6 +126,7 @@ class Episode:
             "threshold": self.threshold, "metric": self.rule.condition.metric,
             "window": self.rule.condition.window, "message": self.message(),
             "runbook": self.rule.runbook, "acknowledged": self.acknowledged,
+            "items": list(self.items),
         }
 
     @classmethod
@@ -131,6 +146,7 @@ class Episode:
                       values=[record.get("value")], peak=record.get("peak"),
                       held_values=[record.get("held_value", record.get("value"))],
                       minutes=int(record.get("minutes") or 0),
-                      acknowledged=bool(record.get("acknowledged")))
+                      acknowledged=bool(record.get("acknowledged")),
+                      items=tuple(record.get("items") or ()))
         episode.last_minute = minute_of(episode.last_held_at) if episode.last_held_at else None
         return episode

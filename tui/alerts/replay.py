@@ -87,6 +87,7 @@ def old_kit_values(metrics: dict[str, Any]) -> dict[str, float]:
     values.setdefault("polls", 1)
     values.setdefault("failed_polls", 0)
     values.setdefault("db_up", 1)
+    values.setdefault("minute_complete", 1)
     return values
 
 
@@ -103,6 +104,7 @@ def parse_record(line: dict[str, Any]) -> MinuteRecord | None:
         return MinuteRecord(at, minute, "gap", {}, str(line.get("reason") or "gap"))
     if isinstance(line.get("values"), dict):
         values = {k: float(v) for k, v in line["values"].items() if _number(v) is not None}
+        values.setdefault("minute_complete", 1)  # lines written before botmon recorded it
         return MinuteRecord(at, minute, "minute", values)
     if isinstance(line.get("metrics"), dict):
         return MinuteRecord(at, minute, "minute", old_kit_values(line["metrics"]), fmt="old-kit")
@@ -253,6 +255,7 @@ class ViewBuilder:
             "db_down_s": 0.0 if self.down_since is None
             else round((now - self.down_since).total_seconds(), 1),
             "gap_minutes": self.gaps,
+            "last_line_gap": 1 if record.kind == "gap" else 0,
         }
         if self.last_active is not None:
             health["bot_silent_s"] = round(max(0.0, (now - self.last_active).total_seconds()), 1)

@@ -26,23 +26,42 @@ def _hm(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def _counter_line(values: Mapping[str, float], exchanges: tuple[str, ...]) -> Text:
+NO_SOURCE = "—"  # a figure this bot gives no source for (the footnote says why)
+
+
+def _counter_line(values: Mapping[str, float], exchanges: tuple[str, ...],
+                  missing: Mapping[str, str] = {}) -> Text:
+    def n(metric: str) -> str:
+        return NO_SOURCE if metric in missing else _n(values.get(metric))
+
+    def cross_check(metric: str, twin: str, label: str) -> str:
+        # Opens and closes come from the positions table; the events only cross-check them.
+        if twin in missing or values.get(twin, 0) == values.get(metric, 0):
+            return ""
+        return f" · {label} events {_n(values.get(twin))}"
+
     opened = _n(values.get("positions_opened"))
     per_exchange = ", ".join(f"{x} {_n(values.get(f'positions_opened.{x}', 0))}"
                              for x in exchanges if values.get(f"positions_opened.{x}"))
     if per_exchange:
         opened += f" ({per_exchange})"
+    opened += cross_check("positions_opened", "positions_opened_events", "position_created")
+    closed = n("positions_closed") + cross_check("positions_closed", "positions_closed_events",
+                                                 "position_closed")
     parts = [
-        ("opened", opened, False), ("closed", _n(values.get("positions_closed")), False),
+        ("opened", opened, False), ("closed", closed, False),
         ("price updates", f"{_n(values.get('price_updates'))} "
                           f"({_n(values.get('positions_price_updated'))} pos)", False),
-        ("TS activations", _n(values.get("ts_activations")), False),
-        ("SL moves", _n(values.get("sl_updates")), False),
-        ("zombies", _n(values.get("zombies")), bool(values.get("zombies"))),
-        ("emergency", _n(values.get("emergency_closes")), bool(values.get("emergency_closes"))),
-        ("errors", _n(values.get("errors")), bool(values.get("errors"))),
-        ("WS reconnects", _n(values.get("ws_reconnects")), bool(values.get("ws_reconnects"))),
+        ("TS activations", n("ts_activations"), False),
+        ("SL moves", n("sl_updates"), False),
+        ("zombies", n("zombies"), bool(values.get("zombies"))),
+        ("emergency", n("emergency_closes"), bool(values.get("emergency_closes"))),
+        ("errors", n("errors"), bool(values.get("errors"))),
+        ("WS reconnects", n("ws_reconnects"), bool(values.get("ws_reconnects"))),
     ]
+    if "log_ws_reconnects" in values:
+        parts.append(("WS reconnects (log)", _n(values["log_ws_reconnects"]),
+                      bool(values["log_ws_reconnects"])))
     return _join(parts)
 
 
@@ -89,7 +108,8 @@ def minute_block(view: MetricsView, alerts: list[str] | None = None) -> list[Tex
                           ("LAST 10 MINUTES  ", "last_10_minutes"),
                           ("ALL TIME         ", "all_time")):
         values = view.windows[window]
-        line = Text(label, style="cyan").append_text(_counter_line(values, view.exchanges))
+        line = Text(label, style="cyan").append_text(
+            _counter_line(values, view.exchanges, view.unavailable))
         lines.append(line)
         if window != "last_minute":
             lines.append(Text(" " * len(label)).append_text(
@@ -101,6 +121,10 @@ def minute_block(view: MetricsView, alerts: list[str] | None = None) -> list[Tex
                       f" {_n(everything.get('poll_p95_ms'), 1)} ms max"
                       f" {_n(everything.get('poll_max_ms'), 1)} ms · snapshots"
                       f" {view.snapshots_written} · gaps {len(view.gaps)}", style="dim"))
+    if view.unavailable:
+        lines.append(Text("NO SOURCE        " + "; ".join(
+            f"{name}: {reason}" for name, reason in sorted(view.unavailable.items())),
+            style="dim"))
     for alert in alerts or []:
         lines.append(Text(alert, style="bold yellow"))
     return lines

@@ -29,6 +29,9 @@ OLD_KIT_TOTALS = {
     "total_ws_reconnects": "ws_reconnects",
 }
 NEW_TOTALS = {
+    # Opens and closes come from the positions table; the events only cross-check them.
+    "total_position_created_events": "positions_opened_events",
+    "total_position_closed_events": "positions_closed_events",
     "total_price_updates": "price_updates",
     "total_events": "events",
     "total_aged_detections": "aged_detected",
@@ -66,11 +69,16 @@ def build_report(*, start: datetime, end: datetime, finished_by: str,
                  all_time: Mapping[str, float], exchanges: tuple[str, ...],
                  recount: Recount | None, snapshots_written: int,
                  gaps: list[tuple[datetime, str]], late_events: int,
-                 alerts: AlertSummary, run_dir: Path, extra: dict | None = None) -> dict:
+                 alerts: AlertSummary, run_dir: Path, extra: dict | None = None,
+                 unavailable: Mapping[str, str] | None = None) -> dict:
     exact = recount is not None and recount.error is None
     source: Mapping[str, float] = recount.totals if exact else all_time  # type: ignore[union-attr]
+    unavailable = unavailable or {}
 
-    def total(metric: str) -> int:
+    def total(metric: str) -> int | None:
+        # A counter this bot gives no source for is null with its reason, never a 0.
+        if metric.partition(".")[0] in unavailable:
+            return None
         return int(source.get(metric, 0))
 
     summary: dict[str, Any] = {key: total(metric) for key, metric in OLD_KIT_TOTALS.items()}
@@ -97,6 +105,7 @@ def build_report(*, start: datetime, end: datetime, finished_by: str,
         "expected": expected, "written": snapshots_written,
         "recorded": snapshots_written - len(gaps), "gap_minutes": len(gaps),
         "gaps": [{"minute": m.isoformat(), "reason": r} for m, r in gaps]}
+    summary["not_measurable"] = dict(unavailable)
     summary["counting"] = {
         "source": "recount" if exact else "stream",
         "streamed_events": int(all_time.get("events", 0)),

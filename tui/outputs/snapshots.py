@@ -33,21 +33,28 @@ def snapshot_file(directory: Path, minute: datetime) -> Path:
     return directory / f"{SNAPSHOT_PREFIX}{minute.astimezone().strftime('%Y%m%d')}.jsonl"
 
 
-def structured_metrics(values: Mapping[str, float], exchanges: tuple[str, ...]) -> dict:
+def structured_metrics(values: Mapping[str, float | None], exchanges: tuple[str, ...]) -> dict:
+    """The old kit's blocks. A counter without a source on this bot is in ``values`` as None
+    and stays null here: never a 0 that reads as a healthy bot."""
+    def counter(metric: str) -> float | None:
+        return values[metric] if metric in values else 0
+
     positions: dict[str, float | None] = {"total": values.get("open_positions")}
     for exchange in exchanges:
         positions[exchange] = values.get(f"open_positions.{exchange}", 0
                                          if values.get("open_positions") is not None else None)
     positions["unprotected"] = values.get("unprotected")
     positions["aged"] = values.get("aged")
-    activity = {key: values.get(metric, 0) for key, metric in OLD_KIT_ACTIVITY.items()}
-    activity.update({key: values.get(metric, 0) for key, metric in EXTRA_ACTIVITY.items()})
-    issues = {key: values.get(metric, 0 if metric != "aged" else None)
+    activity = {key: counter(metric) for key, metric in OLD_KIT_ACTIVITY.items()}
+    activity.update({key: counter(metric) for key, metric in EXTRA_ACTIVITY.items()})
+    issues = {key: counter(metric) if metric != "aged" else values.get(metric)
               for key, metric in OLD_KIT_ISSUES.items()}
+    if "log_ws_reconnects" in values:
+        issues["ws_reconnects_log"] = values["log_ws_reconnects"]
     return {"positions": positions, "activity": activity, "issues": issues}
 
 
-def by_exchange(values: Mapping[str, float], exchanges: tuple[str, ...]) -> dict:
+def by_exchange(values: Mapping[str, float | None], exchanges: tuple[str, ...]) -> dict:
     return {exchange: {"open": values.get(f"open_positions.{exchange}"),
                        "opened": values.get(f"positions_opened.{exchange}", 0),
                        "closed": values.get(f"positions_closed.{exchange}", 0),
@@ -56,8 +63,8 @@ def by_exchange(values: Mapping[str, float], exchanges: tuple[str, ...]) -> dict
             for exchange in exchanges}
 
 
-def minute_record(minute: datetime, values: Mapping[str, float], exchanges: tuple[str, ...],
-                  *, partial: bool, late: int = 0) -> dict:
+def minute_record(minute: datetime, values: Mapping[str, float | None],
+                  exchanges: tuple[str, ...], *, partial: bool) -> dict:
     return {
         "timestamp": (minute + MINUTE).isoformat(),
         "minute": minute.isoformat(),
@@ -68,6 +75,25 @@ def minute_record(minute: datetime, values: Mapping[str, float], exchanges: tupl
         "health": {key: values[key] for key in HEALTH_KEYS if key in values},
         "values": dict(values),
     }
+
+
+def correction_record(minute: datetime, values: Mapping[str, float | None],
+                      exchanges: tuple[str, ...], *, at: datetime, late_events: int,
+                      gap_reason: str | None) -> dict:
+    """Rows that arrived after a minute's line was written: the minute's full corrected
+    content, appended (the file stays append-only). Readers use the latest one per minute."""
+    record = {
+        "timestamp": at.isoformat(),
+        "minute": minute.isoformat(),
+        "kind": "correction",
+        "late_events": late_events,
+        "metrics": structured_metrics(values, exchanges),
+        "by_exchange": by_exchange(values, exchanges),
+        "values": dict(values),
+    }
+    if gap_reason is not None:  # still no poll saw that minute: its gauges stay unknown
+        record["gap_reason"] = gap_reason
+    return record
 
 
 def gap_record(minute: datetime, reason: str, values: Mapping[str, float]) -> dict:

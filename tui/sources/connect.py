@@ -19,25 +19,26 @@ from tui.errors import DatabaseUnavailable
 APPLICATION_NAME = "botmon"
 
 
-def server_settings(config: Config, statement_timeout_ms: int | None = None) -> dict[str, str]:
+def server_settings(config: Config, statement_timeout_ms: int | None = None,
+                    plan_cache_mode: str | None = None) -> dict[str, str]:
     timeout = statement_timeout_ms or config.database.statement_timeout_ms
-    return {
+    settings = {
         "application_name": APPLICATION_NAME,
         "default_transaction_read_only": "on",
         "statement_timeout": str(int(timeout)),
         # Minute buckets are computed in UTC; the session zone only affects text output.
         "TimeZone": "UTC",
-        # The poll is a prepared statement; after five runs PostgreSQL may switch to a generic
-        # plan that cannot see how selective the look-back bound is and scans far more rows
-        # (measured: 2-3 ms custom vs 30-40 ms generic at 100k rows). Plan each poll afresh.
-        "plan_cache_mode": "force_custom_plan",
     }
+    if plan_cache_mode:
+        settings["plan_cache_mode"] = plan_cache_mode
+    return settings
 
 
-def connect_kwargs(config: Config, statement_timeout_ms: int | None = None) -> dict[str, Any]:
+def connect_kwargs(config: Config, statement_timeout_ms: int | None = None,
+                   plan_cache_mode: str | None = None) -> dict[str, Any]:
     db = config.database
     kwargs: dict[str, Any] = {
-        "server_settings": server_settings(config, statement_timeout_ms),
+        "server_settings": server_settings(config, statement_timeout_ms, plan_cache_mode),
         "timeout": db.connect_timeout_s,
         # asyncpg's client-side guard in case the network hangs beyond the server's timeout.
         "command_timeout": (statement_timeout_ms or db.statement_timeout_ms) / 1000.0 + 5.0,
@@ -98,18 +99,12 @@ def explain_connect_error(config: Config, exc: BaseException) -> DatabaseUnavail
         "check --dsn / PG* variables / ~/.pgpass, or try `botmon demo` for a self-contained run")
 
 
-async def connect(config: Config, statement_timeout_ms: int | None = None) -> asyncpg.Connection:
+async def connect(config: Config, statement_timeout_ms: int | None = None,
+                  plan_cache_mode: str | None = None) -> asyncpg.Connection:
     """One read-only connection; connection failures become a one-line DatabaseUnavailable."""
     try:
-        return await asyncpg.connect(**connect_kwargs(config, statement_timeout_ms))
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-        raise explain_connect_error(config, exc) from None
-
-
-async def create_pool(config: Config, max_size: int = 2) -> asyncpg.Pool:
-    kwargs = connect_kwargs(config)
-    try:
-        return await asyncpg.create_pool(min_size=1, max_size=max_size, **kwargs)
+        return await asyncpg.connect(**connect_kwargs(config, statement_timeout_ms,
+                                                      plan_cache_mode))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
         raise explain_connect_error(config, exc) from None
 

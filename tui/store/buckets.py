@@ -56,6 +56,8 @@ class MinuteBucket:
     failure: str | None = None
     sealed: bool = False
     late: int = 0
+    corrected: bool = True  # False: rows arrived after its line was written, no correction yet
+    last_ok: datetime | None = None  # database time of its last successful poll
 
     @property
     def end(self) -> datetime:

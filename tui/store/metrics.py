@@ -9,13 +9,18 @@ from __future__ import annotations
 
 from fnmatch import fnmatchcase
 from functools import lru_cache
+from typing import Callable
 
 from tui.config import EventsConfig
 
-# Counted from event rows, into the minute of each row's own created_at.
+# Counted per minute of each row's own time: from event rows (created_at), and the first two
+# from the positions table (opened_at / closed_at; TABLE_COUNTERS), the source that is right for
+# every bot version. The *_events twins cross-check them.
 EVENT_COUNTERS: dict[str, str] = {
-    "positions_opened": "positions opened",
-    "positions_closed": "positions closed",
+    "positions_opened": "positions opened (positions table)",
+    "positions_closed": "positions closed by any path (positions table)",
+    "positions_opened_events": "position_created events (cross-check of opened)",
+    "positions_closed_events": "position_closed events (cross-check of closed)",
     "price_updates": "price-update events",
     "ts_activations": "trailing-stop activations",
     "sl_updates": "stop-loss moves",
@@ -27,6 +32,10 @@ EVENT_COUNTERS: dict[str, str] = {
     "unprotected_detected": "positions-without-SL detections",
     "events": "all events",
 }
+TABLE_COUNTERS = ("positions_opened", "positions_closed")
+# Always measurable: every event has a severity, and "events" counts them all.
+SEVERITY_COUNTERS = ("errors", "events")
+
 # Distinct positions with at least one price update in the window.
 DISTINCT_COUNTERS: dict[str, str] = {
     "positions_price_updated": "positions with a price update",
@@ -54,6 +63,9 @@ HEALTH: dict[str, str] = {
     "events_per_min": "event rate (events per minute)",
     "gap_minutes": "minutes recorded as gaps (no successful poll)",
     "late_events": "events that arrived after their minute's snapshot was written",
+    "bad_rows": "event rows without a usable created_at (NULL or infinite), never in a minute",
+    "last_line_gap": "1 when the newest minute line written was a gap (no successful poll)",
+    "minute_complete": "1 when a poll after the minute's end saw all its rows (last_minute)",
 }
 
 # Counted from the bot's log (when logs.paths is set), into the minute of each record's own
@@ -107,7 +119,7 @@ class EventClassifier:
 
     def __init__(self, events: EventsConfig) -> None:
         self._lists = {name: getattr(events, name) for name in EVENT_COUNTERS
-                       if name not in ("errors", "events")}
+                       if name not in SEVERITY_COUNTERS and name not in TABLE_COUNTERS}
         self._error_types = events.errors
         self._error_severities = frozenset(s.upper() for s in events.error_severities)
         self._price_types = events.price_updates
@@ -116,16 +128,25 @@ class EventClassifier:
         self.is_notable = lru_cache(maxsize=1024)(self._is_notable)
         self.is_price_update = lru_cache(maxsize=1024)(self._is_price_update)
 
-    @staticmethod
-    def _matches(event_type: str, patterns: tuple[str, ...]) -> bool:
-        return any(fnmatchcase(event_type, p) for p in patterns)
+    @property
+    def sources(self) -> dict[str, tuple[str, ...]]:
+        """Counter -> the event-type patterns it is counted from."""
+        return dict(self._lists)
 
-    def _counters_for(self, event_type: str, severity: str | None) -> tuple[str, ...]:
+    @staticmethod
+    def _matches(kind: str, patterns: tuple[str, ...]) -> bool:
+        """``kind`` is ``type`` or ``type:subtype``; a pattern without a subtype matches the
+        type, one with a subtype matches both parts."""
+        event_type = kind.partition(":")[0]
+        return any(fnmatchcase(kind if ":" in p else event_type, p) for p in patterns)
+
+    def _counters_for(self, kind: str, severity: str | None) -> tuple[str, ...]:
+        """The counters one event feeds; ``kind`` is the event's type or ``type:subtype``."""
         found = ["events"]
         found.extend(name for name, patterns in self._lists.items()
-                     if self._matches(event_type, patterns))
+                     if self._matches(kind, patterns))
         if (severity or "").upper() in self._error_severities or self._matches(
-                event_type, self._error_types):
+                kind, self._error_types):
             found.append("errors")
         return tuple(found)
 
@@ -137,15 +158,18 @@ class EventClassifier:
 
 
 def count_rows(classifier: EventClassifier,
-               rows: list[tuple[str, str | None, str | None, int]]) -> dict[str, int]:
-    """Totals (and ``<metric>.<exchange>``) from grouped (type, severity, exchange, n) rows."""
+               rows: list[tuple[str, str | None, str | None, int]],
+               exchange_key: Callable[[str | None], str | None] = lambda x: x and x.lower(),
+               ) -> dict[str, int]:
+    """Totals (and ``<metric>.<exchange>``) from grouped (kind, severity, exchange, n) rows;
+    ``exchange_key`` bounds the exchange keys the way the store does."""
     totals: dict[str, int] = {}
-    for event_type, severity, exchange, n in rows:
-        for name in classifier.counters_for(event_type, severity):
+    for kind, severity, exchange, n in rows:
+        key = exchange_key(exchange)
+        for name in classifier.counters_for(kind, severity):
             totals[name] = totals.get(name, 0) + n
-            if exchange:
-                key = f"{name}.{exchange.lower()}"
-                totals[key] = totals.get(key, 0) + n
+            if key:
+                totals[f"{name}.{key}"] = totals.get(f"{name}.{key}", 0) + n
     return totals
 
 

@@ -13,37 +13,23 @@ from types import MappingProxyType
 from typing import Iterable
 
 from tui.config import Config
-from tui.sources.samples import DbSample, EventRow, LogEntry, OpenPosition
+from tui.sources.samples import DbSample, EventRow, LogEntry, OpenPosition, PositionChange
 from tui.store.buckets import MINUTE, Gauge, LatencyHistogram, MinuteBucket, minute_of, percentile
+from tui.store.gauges import (ExchangeKeys, GaugeReader, has_stop_loss,  # noqa: F401 - re-export
+                              trailing_stop_problems)
 from tui.store.metrics import (DISTINCT_COUNTERS, EVENT_COUNTERS, GAUGES, LOG_COUNTERS,
                                EventClassifier, gauge_aggregates, log_counters_for)
+from tui.store.sources import unavailable
 from tui.store.view import MetricsView
 
 RETENTION_MINUTES = 120
 SERIES_MINUTES = 60
 STREAM_CAP = 200
+CLOSED_CAP = 200
 LOG_TAIL_CAP = 500
 MAX_GAPS_KEPT = 2000
 MAX_EXCHANGES = 32
-
-
-def has_stop_loss(position: OpenPosition, rule: str) -> bool:
-    flag = bool(position.has_stop_loss)
-    price = position.stop_loss_price is not None and position.stop_loss_price > 0
-    return {"flag": flag, "price": price, "flag_or_price": flag or price,
-            "flag_and_price": flag and price}[rule]
-
-
-def trailing_stop_problems(position: OpenPosition, tolerance_pct: float) -> list[str]:
-    """The operators' diagnostic: a trailing stop the bot should have, and SL prices that
-    disagree between positions and trailing_stop_state."""
-    problems = []
-    if position.has_trailing_stop and position.ts_state is None:
-        problems.append("ts_missing")
-    sl, ts = position.stop_loss_price, position.ts_stop_price
-    if sl and ts and abs(sl - ts) / abs(sl) * 100 > tolerance_pct:
-        problems.append("ts_sl_mismatch")
-    return problems
+MAX_BAD_EXAMPLES = 5
 
 
 class MetricStore:
@@ -71,7 +57,6 @@ class MetricStore:
         self.latest_gauges: dict[str, float] = {}
         self.latest_latency: float | None = None
         self.stream: deque[EventRow] = deque(maxlen=STREAM_CAP)
-        self.exchanges: set[str] = set()
         self.gaps: deque[tuple[datetime, str]] = deque(maxlen=MAX_GAPS_KEPT)
         self.gap_count = 0
         self.late_events = 0
@@ -79,6 +64,21 @@ class MetricStore:
         self.sealed_through: datetime | None = None  # newest minute whose snapshot is out
         self.resumed_at: datetime | None = None
         self.aged_after = timedelta(hours=config.positions.aged_hours)
+        self.grace = timedelta(seconds=config.run.snapshot_grace_s)
+        self.last_ok_at: datetime | None = None  # database time of the last successful poll
+        self.exchange_keys = ExchangeKeys(MAX_EXCHANGES)
+        self.gauge_reader = GaugeReader(config.positions, self.exchange_keys)
+        self.details: dict[str, tuple[str, ...]] = {}
+        # Which event types the database holds: recently (a source) / only long ago.
+        self.event_types: set[str] = set()
+        self.old_event_types: set[str] = set()
+        self._unavailable: dict[str, str] | None = None
+        self.closed: deque[tuple[PositionChange, ...]] = deque(maxlen=CLOSED_CAP)
+        # Closes seen as a deleted row (per exchange key): no recount can find them afterwards.
+        self.deleted_closes: Counter = Counter()
+        self.bad_rows = 0
+        self.bad_examples: list[str] = []
+        self._history = False
         # The bot's log, when one is followed: the newest records and when it last grew.
         self.log_enabled = False
         self.log_tail: deque[LogEntry] = deque(maxlen=LOG_TAIL_CAP)
@@ -100,15 +100,49 @@ class MetricStore:
             found.sealed = True
         return found
 
-    def ingest(self, sample: DbSample) -> None:
+    @property
+    def exchanges(self) -> tuple[str, ...]:
+        return self.exchange_keys.names
+
+    def set_event_types(self, types: dict[str, bool]) -> None:
+        """The event types the database holds (type -> written recently), read at start."""
+        self.event_types |= {t for t, recent in types.items() if recent}
+        self.old_event_types |= {t for t, recent in types.items() if not recent}
+        self._unavailable = None
+
+    def unavailable(self) -> dict[str, str]:
+        """Counters this bot gives no source for -> why (absent from every window)."""
+        if self._unavailable is None:
+            events = self.config.events
+            self._unavailable = unavailable(self.classifier, self.event_types,
+                                            self.old_event_types, events.never_written,
+                                            events.source_days, self.log_enabled)
+        return self._unavailable
+
+    def ingest(self, sample: DbSample, *, history: bool = False) -> None:
+        """A poll's rows; ``history`` marks the start snapshot (windows only, or a resume whose
+        all-time totals come from its exact recount)."""
         self.version += 1
         self.last_now = max(self.last_now, sample.db_now) if self.last_now else sample.db_now
-        self.db_up, self.db_down_since, self.db_error = True, None, None
         if sample.last_event_at is not None:
             self.last_event_at = sample.last_event_at
+        self._history = history  # the snapshot's rows: never "late" for a written minute
         for event in sample.events:
-            self._count_event(event)
-        self._sample_gauges(sample)
+            if event.event_type not in self.event_types:
+                self.event_types.add(event.event_type)
+                self._unavailable = None
+            self._count_event(event, all_time=not history)
+        for change in sample.changes:
+            self._count_change(change)
+        self._history = False
+        if sample.bad_rows:
+            self.bad_rows += len(sample.bad_rows)
+            room = MAX_BAD_EXAMPLES - len(self.bad_examples)
+            self.bad_examples.extend(sample.bad_rows[:max(room, 0)])
+        if not history:
+            self.db_up, self.db_down_since, self.db_error = True, None, None
+            self.last_ok_at = sample.db_now
+            self._sample_gauges(sample)
         self._evict()
 
     def ingest_log(self, entries: Iterable[LogEntry], grew_at: datetime | None) -> None:
@@ -131,17 +165,16 @@ class MetricStore:
         return ts >= self.run_start and (self.run_end is None or ts <= self.run_end)
 
     def restore(self, totals: dict[str, int], price_positions: set[int],
-                recent: tuple[EventRow, ...], minutes: list[tuple[datetime, str, dict, str]],
-                resumed_at: datetime) -> None:
-        """Continue a run after a crash: all-time totals from the exact recount, the recent
-        events into the minute buckets only (the recount has them), and the minutes already
-        written (``(minute, kind, values, reason)``) so that none is written twice."""
+                minutes: list[tuple[datetime, str, dict, str]], resumed_at: datetime) -> None:
+        """Continue a run after a crash: all-time totals from the exact recount, and the
+        minutes already written (``(minute, kind, values, reason)``) so that none is written
+        twice. The recent history follows as ``ingest(sample, history=True)``."""
         self.all_time = Counter(totals)
         self.all_time_price_positions = set(price_positions)
         self.last_now = resumed_at
-        for event in recent:
-            self._count_event(event, all_time=False)
         for minute, kind, values, reason in minutes:
+            if kind not in ("minute", "gap"):
+                continue
             self.snapshots_written += 1
             if self.sealed_through is None or minute > self.sealed_through:
                 self.sealed_through = minute
@@ -162,22 +195,15 @@ class MetricStore:
         self.version += 1
 
     def _count_event(self, event: EventRow, all_time: bool = True) -> None:
-        names = self.classifier.counters_for(event.event_type, event.severity)
-        exchange = event.exchange.lower() if event.exchange else None
-        if exchange and len(self.exchanges) < MAX_EXCHANGES:
-            self.exchanges.add(exchange)
+        names = self.classifier.counters_for(event.kind, event.severity)
+        exchange = self.exchange_keys.key(event.exchange)
         keys = list(names)
         if exchange:
             keys.extend(f"{name}.{exchange}" for name in names)
         price = self.classifier.is_price_update(event.event_type) and event.position_id is not None
-        bucket = self.bucket(minute_of(event.created_at))
-        if bucket is not None:
-            bucket.counters.update(keys)
-            if price:
-                bucket.price_positions.add(event.position_id)
-            if bucket.sealed and bucket.start >= minute_of(self.run_start):
-                bucket.late += 1
-                self.late_events += 1
+        bucket = self._count_into_minute(event.created_at, keys)
+        if bucket is not None and price:
+            bucket.price_positions.add(event.position_id)
         if all_time and self._in_run(event.created_at):
             self.all_time.update(keys)
             if price:
@@ -185,43 +211,56 @@ class MetricStore:
         if self.classifier.is_notable(event.event_type):
             self.stream.append(event)
 
+    def _count_into_minute(self, at: datetime, keys: list[str],
+                           sign: int = 1) -> MinuteBucket | None:
+        bucket = self.bucket(minute_of(at))
+        if bucket is None:
+            return None
+        if sign > 0:
+            bucket.counters.update(keys)
+        else:
+            bucket.counters.subtract(keys)
+        if bucket.sealed and not self._history and bucket.start >= minute_of(self.run_start):
+            # Its snapshot line is out: the monitor appends a correction record for it.
+            bucket.late += 1
+            bucket.corrected = False
+            self.late_events += 1
+        return bucket
+
+    def _count_change(self, change: PositionChange) -> None:
+        """A position opened, closed, or an open retracted, from the positions table."""
+        name = {"opened": "positions_opened", "closed": "positions_closed",
+                "retracted": "positions_opened"}[change.kind]
+        exchange = self.exchange_keys.key(change.position.exchange)
+        keys = [name] + ([f"{name}.{exchange}"] if exchange else [])
+        sign = -1 if change.kind == "retracted" else 1
+        self._count_into_minute(change.at, keys, sign)
+        if self._in_run(change.at) and (not change.recounted or change.kind == "retracted"):
+            if sign > 0:
+                self.all_time.update(keys)
+            else:
+                self.all_time.subtract(keys)
+        if change.kind == "closed":
+            self.closed.append(change)
+            if change.how == "row deleted" and self._in_run(change.at):
+                self.deleted_closes.update(keys)
+
     def _sample_gauges(self, sample: DbSample) -> None:
-        rule = self.config.positions.stop_loss_check
-        tolerance = self.config.positions.sl_mismatch_tolerance_pct
-        values: Counter = Counter()
-        issues: dict[str, list[str]] = {"ts_missing": [], "ts_sl_mismatch": []}
-        for position in sample.positions:
-            exchange = (position.exchange or "?").lower()
-            if len(self.exchanges) < MAX_EXCHANGES:
-                self.exchanges.add(exchange)
-            values["open_positions"] += 1
-            values[f"open_positions.{exchange}"] += 1
-            if not has_stop_loss(position, rule):
-                values["unprotected"] += 1
-                values[f"unprotected.{exchange}"] += 1
-            if position.opened_at and sample.db_now - position.opened_at > self.aged_after:
-                values["aged"] += 1
-                values[f"aged.{exchange}"] += 1
-            for problem in trailing_stop_problems(position, tolerance):
-                values[problem] += 1
-                values[f"{problem}.{exchange}"] += 1
-                issues[problem].append(f"{position.symbol}/{exchange}")
-        values["ts_orphaned"] = len(sample.ts_orphans)
-        issues["ts_orphaned"] = list(sample.ts_orphans)
-        for name in GAUGES:
-            values.setdefault(name, 0)
-        for exchange in self.exchanges:
-            for name in GAUGES:
-                values.setdefault(f"{name}.{exchange}", 0)
+        orphans = (sample.ts_orphans if sample.ts_orphans is not None
+                   else tuple(self.consistency.get("ts_orphaned", ())))
+        read = self.gauge_reader.read(sample.positions, sample.db_now, orphans)
+        values = read.values
         self.latest_positions = sample.positions
         self.latest_gauges = dict(values)
-        self.consistency = issues
+        self.consistency = read.issues
+        self.details = read.details
         self.latest_latency = sample.latency_ms
         self.polls_ok += 1
         self.latency.add(sample.latency_ms)
         bucket = self.bucket(minute_of(sample.db_now))
         if bucket is not None:
             bucket.polls_ok += 1
+            bucket.last_ok = sample.db_now
             bucket.add_latency(sample.latency_ms)
             for name, value in values.items():
                 bucket.add_gauge(name, value)
@@ -289,10 +328,26 @@ class MetricStore:
         return "no poll completed in this minute (monitor stalled or suspended)"
 
     def minute_values(self, bucket: MinuteBucket) -> dict[str, float]:
-        """Flat metric values of one minute: counters, gauges (last/avg/max), poll health."""
+        """Flat metric values of one minute: counters, gauges (last/avg/max), poll health;
+        a counter without a source on this bot is None (null in the snapshot line)."""
         values = self._aggregate([bucket], span=1)
         values["db_up"] = 0 if bucket.is_gap else 1
+        values["minute_complete"] = 1 if self.complete(bucket.start) else 0
+        return self.mark_unavailable(values)
+
+    def mark_unavailable(self, values: dict) -> dict:
+        """The counters this bot gives no source for, as None (and no per-exchange keys)."""
+        missing = self.unavailable()
+        if missing:
+            for name in [n for n in values if n.partition(".")[0] in missing]:
+                del values[name]
+            values.update(dict.fromkeys(missing))
         return values
+
+    def uncorrected(self) -> list[MinuteBucket]:
+        """Written minutes that rows reached after their line was written."""
+        return sorted((b for b in self.buckets.values() if b.sealed and not b.corrected),
+                      key=lambda b: b.start)
 
     def between(self, start: datetime, end: datetime) -> dict[str, float]:
         """Aggregated values of the minutes in [start, end) (an audit hour, for the notes);
@@ -369,6 +424,8 @@ class MetricStore:
             else round((now - self.db_down_since).total_seconds(), 1),
             "gap_minutes": self.gap_count,
             "late_events": self.late_events,
+            "bad_rows": self.bad_rows,
+            "last_line_gap": 1 if self.gaps and self.gaps[-1][0] == self.sealed_through else 0,
         }
         if self.latest_latency is not None:
             values["poll_ms"] = round(self.latest_latency, 2)
@@ -414,31 +471,51 @@ class MetricStore:
             series[name] = tuple(points)
         return series
 
+    def complete(self, minute: datetime) -> bool:
+        """Whether all rows of ``minute`` have arrived: a poll succeeded at least half the
+        snapshot grace after it ended (the bot inserts in batches 0-5 s late). A minute the
+        monitor saw only partly (the database froze in it) is not evidence of silence."""
+        return self.last_ok_at is not None and \
+            self.last_ok_at >= minute + MINUTE + self.grace / 2
+
     def view(self, now: datetime | None = None) -> MetricsView:
         now = now or self.last_now or self.run_start
-        current = minute_of(now)
-        last_10 = [current - MINUTE * i for i in range(10, 0, -1)]
+        last = minute_of(now) - MINUTE
+        last_10 = [last - MINUTE * i for i in range(9, -1, -1)]
         windows = {
             "current": self._log_zeros(self._current(now)),
-            "last_minute": self._log_zeros(self._window([current - MINUTE])),
+            "last_minute": self._log_zeros(self._window([last])),
             "last_10_minutes": self._log_zeros(self._window(last_10)),
             "all_time": self._log_zeros(self._all_time(now)),
         }
-        series_names = list(EVENT_COUNTERS) + list(DISTINCT_COUNTERS) + list(GAUGES)
+        windows["last_minute"]["minute_complete"] = 1 if self.complete(last) else 0
+        missing = self.unavailable()
+        if missing:
+            for values in windows.values():
+                for name in [n for n in values if n.partition(".")[0] in missing]:
+                    del values[name]
+        series_names = [n for n in list(EVENT_COUNTERS) + list(DISTINCT_COUNTERS) + list(GAUGES)
+                        if n not in missing]
         if self.log_enabled:
             series_names += list(LOG_COUNTERS)
         recent = tuple(sorted(self.stream, key=lambda e: (e.created_at, e.id), reverse=True))
+        spans = {"current": (minute_of(now), now), "last_minute": (last, last + MINUTE),
+                 "last_10_minutes": (last_10[0], last + MINUTE), "all_time": (self.run_start, now)}
         return MetricsView(
             now=now, run_start=self.run_start, run_end=self.run_end, version=self.version,
             db_up=self.db_up, db_down_since=self.db_down_since, db_error=self.db_error,
             windows=MappingProxyType({k: MappingProxyType(v) for k, v in windows.items()}),
-            exchanges=tuple(sorted(self.exchanges)), positions=self.latest_positions,
+            exchanges=self.exchanges, positions=self.latest_positions,
             recent_events=recent, series=MappingProxyType(self._series(now, series_names)),
             last_event_at=self.last_event_at, gaps=tuple(self.gaps),
             snapshots_written=self.snapshots_written,
             aged_after_s=self.aged_after.total_seconds(),
             log_tail=tuple(self.log_tail) if self.log_enabled else None,
             last_log_at=self.last_log_at,
+            unavailable=MappingProxyType(dict(missing)),
+            details=MappingProxyType(dict(self.details)),
+            spans=MappingProxyType(spans),
+            closed_positions=tuple(reversed(self.closed)),
         )
 
 

@@ -40,6 +40,11 @@ class MetricsView:
     # What a gauge is made of, for alerts and runbooks: metric -> human items, e.g.
     # details["unprotected"] = ("ALLUSDT/bybit 4m12s", ...). Absent when nothing is affected.
     details: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
+    # What each window covers: window -> (start, end) on the database clock. "last_minute" is
+    # the newest minute whose rows have all arrived, so it lags the clock by the snapshot grace.
+    spans: Mapping[str, tuple[datetime, datetime]] = field(default_factory=lambda: _EMPTY)
+    # Positions closed lately (any path), newest first: tui.sources.samples.PositionChange.
+    closed_positions: tuple = ()
 
     def value(self, metric: str, window: str = "current") -> float | None:
         return self.windows.get(window, _EMPTY).get(metric)

@@ -99,21 +99,36 @@ def log_followed(view: MetricsView) -> bool:
     return view.log_tail is not None
 
 
+# Opens and closes come from the positions table; their events only cross-check them, shown
+# under the figure when the two disagree ("opened 12 · position_created events 0").
+CROSS_CHECK = {"positions_opened": ("positions_opened_events", "created events"),
+               "positions_closed": ("positions_closed_events", "closed events")}
+NO_SOURCE = "—"  # a figure this bot gives no source for (view.unavailable says why)
+
+
 def _counter_lines(view: MetricsView, values: Mapping[str, float], with_series: bool,
                    per_exchange: bool) -> list[Line]:
     lines = []
     both = log_followed(view)
     for metric, label, level in COUNTERS:
         value = values.get(metric)
-        text = fmt.count(value)
         log_metric = FROM_LOG.get(metric) if both else None
         short = SHORT.get(metric, label)  # the source suffix must fit the trend panes' labels
-        lines.append(_problem(metric, f"{short} (db)" if log_metric else label, value, text,
-                              level, _series(view, metric, with_series)))
+        shown = f"{short} (db)" if log_metric else label
+        if metric in view.unavailable:
+            lines.append(Line(metric, shown, NO_SOURCE, quiet=True,
+                              series=() if with_series else None))
+        else:
+            lines.append(_problem(metric, shown, value, fmt.count(value), level,
+                                  _series(view, metric, with_series)))
         if log_metric:
             log_value = values.get(log_metric)
             lines.append(_problem(log_metric, f"{short} (log)", log_value, fmt.count(log_value),
                                   level, _series(view, log_metric, with_series)))
+        twin, twin_label = CROSS_CHECK.get(metric, (None, ""))
+        if twin and twin not in view.unavailable and values.get(twin, 0) != (value or 0):
+            lines.append(Line(twin, twin_label, fmt.count(values.get(twin)), level=WARN,
+                              sub=True))
         if metric == "positions_opened" and per_exchange:
             for exchange in view.exchanges:
                 lines.append(Line(f"{metric}.{exchange}", exchange,

@@ -1,0 +1,15 @@
+-- Positions opened and closed in a closed interval, per exchange, by the same definition the
+-- stream uses (tui/sources/positions.py): an open at its opened_at (else created_at), a close
+-- when the status left the open set, at its closed_at (else updated_at); rows whose status says
+-- they never opened (rolled back, canceled, failed) count for neither.
+--   $1 timestamptz  start (inclusive)
+--   $2 timestamptz  end (inclusive)
+--   $3 text[]       position statuses that count as open
+--   $4 text[]       statuses of positions that never opened
+SELECT lower(p.exchange) AS exchange,
+       count(*) FILTER (WHERE coalesce(p.opened_at, p.created_at) BETWEEN $1 AND $2) AS opened,
+       count(*) FILTER (WHERE NOT (p.status = ANY ($3::text[]))
+                          AND coalesce(p.closed_at, p.updated_at) BETWEEN $1 AND $2) AS closed
+FROM {positions} AS p
+WHERE NOT (p.status = ANY ($4::text[]))
+GROUP BY 1
