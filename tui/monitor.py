@@ -365,7 +365,7 @@ class Monitor:
         store = self.store
         end = store.run_end if store.run_end is not None else await self._db_now()
         end = max(end, store.run_start)
-        since_end = (self.clock.now() - end).total_seconds()
+        since_end = max(0.0, (self.clock.now() - end).total_seconds())
         if store.db_up and since_end < self.config.run.snapshot_grace_s:
             # Stopped (q, a signal) rather than at the planned end, whose lines waited their
             # grace: the stream is up to a poll behind, and the bot's last batch may be queued.
