@@ -236,3 +236,32 @@ async def test_log_records_feed_every_window_and_the_tail(bot_db, tmp_path):
     assert [e.level for e in view.log_tail] == ["ERROR", "INFO", "WARNING"]
     assert view.log_tail[0].traceback[-1] == "ConnectionError: boom"
     await monitor.close()
+
+
+async def test_a_frozen_database_is_down_after_the_statement_timeout(own_server, tmp_path):
+    """A server that stops answering (SIGSTOP) cannot enforce its own statement_timeout: the
+    client gives up just after it, and the monitor shows the database as down."""
+    import signal
+    import time
+
+    from tests.test_ui_outage import server_pids, signal_server
+
+    server, dsn = own_server
+    if not server.running:
+        server.start()
+    monitor = make_monitor(dsn, tmp_path)
+    await monitor.open()
+    pids = server_pids(server)
+    try:
+        signal_server(pids, signal.SIGSTOP)
+        started = time.monotonic()
+        assert not await monitor.poll_once()
+        elapsed = time.monotonic() - started
+        view = monitor.view
+        assert not view.db_up and "did not answer within 2.5 s" in view.db_error
+        assert elapsed < 5.0, f"a frozen database took {elapsed:.1f} s to be seen as down"
+        signal_server(pids, signal.SIGCONT)
+        assert await monitor.poll_once()  # it answers again: a new connection, the same cursor
+    finally:
+        signal_server(pids, signal.SIGCONT)
+        await monitor.close()
