@@ -91,6 +91,15 @@ class EventsConfig:
     # Left out of the event stream pane: per-tick noise.
     stream_exclude: tuple[str, ...] = ("position_updated", "trailing_stop_updated",
                                        "quantity_updated", "position_verified")
+    # The bot's own start and stop (its state and uptime), and the risk events listed apart.
+    bot_started: tuple[str, ...] = ("bot_started",)
+    bot_stopped: tuple[str, ...] = ("bot_stopped",)
+    risk: tuple[str, ...] = ("stop_loss_error", "stop_loss_set_failed",
+                             "trailing_stop_sl_update_failed", "protection_sl_cancel_failed",
+                             "emergency_close_all_triggered",
+                             "warning_raised:ts_emergency_close_instant_cross",
+                             "zombie_*", "aggressive_cleanup_triggered",
+                             "positions_without_sl_detected")
     # A counter is measured only when the database holds one of its types written within this
     # many days (or one arrives during the run); otherwise it shows "—" with the reason.
     source_days: float = 7.0

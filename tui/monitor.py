@@ -23,6 +23,7 @@ from tui.outputs.report import AlertSummary, Recount, build_report, write_report
 from tui.outputs.rundir import RunDir
 from tui.outputs.snapshots import (SnapshotWriter, correction_record, gap_record, manual_record,
                                    minute_record)
+from tui.outputs.trades import pnl_section, run_trades
 from tui.sources.db import DbPoller, PollError, Recounted
 from tui.store.metrics import count_rows
 from tui.store.store import MetricStore
@@ -99,6 +100,8 @@ class Monitor:
         self.store = MetricStore(self.config, run_start=start, run_end=end)
         self.store.log_enabled = self.log_feed is not None
         self.store.set_event_types(started.event_types)
+        self.store.add_trades_before(started.trades)
+        self.store.set_bot_state(started.bot_started_at, started.bot_stopped_at)
         self.store.ingest(started.sample, history=True)
         await self.poll_once()
         self.run_dir.write_meta({
@@ -137,6 +140,8 @@ class Monitor:
             recount = await self.poller.recount(start, end)
         self.store.restore(self._recounted_totals(recount), recount.price_positions,
                            self._written_minutes(), recount.end)
+        self.store.add_trades_before(started.trades)
+        self.store.set_bot_state(started.bot_started_at, started.bot_stopped_at)
         self.store.ingest(started.sample, history=True)
         await self.poll_once()
         meta.setdefault("resumed", []).append(recount.end)
@@ -266,7 +271,8 @@ class Monitor:
             record = gap_record(minute, store.gaps[-1][1], values)
         else:
             record = minute_record(minute, values, store.exchanges,
-                                   partial=minute < store.run_start)
+                                   partial=minute < store.run_start,
+                                   realized_run=store.pnl.realized_through(minute))
         path = await asyncio.to_thread(self.snapshots.write, record)
         written = MinuteWritten(minute, bucket.is_gap, path, values)
         for callback in self.on_minute:
@@ -372,12 +378,12 @@ class Monitor:
             if self._in_flight(end) and self.config.run.final_wait_s > since_end:
                 await self.sleep(self.config.run.final_wait_s - since_end)
             await self.poll_once()
-        recount, end = await self._recount(store.run_start, end)
+        recount, end, counted = await self._recount(store.run_start, end)
         for minute in store.due_minutes(end, 0.0):
             if minute + timedelta(minutes=1) <= end:
                 await self._write_minute(minute)
         await self._write_corrections(self.clock.now())
-        report = self._report(end, finished_by, recount)
+        report = self._report(end, finished_by, recount, counted)
         path = await asyncio.to_thread(write_report, self.run_dir.path, report)
         self.finished = path
         log.info("final report %s (%s)", path, finished_by)
@@ -388,11 +394,18 @@ class Monitor:
         for an audit report exported during the run."""
         return self._report(self.clock.now(), "running", None)
 
-    def _report(self, end: datetime, finished_by: str, recount: Recount | None) -> dict:
+    def _report(self, end: datetime, finished_by: str, recount: Recount | None,
+                counted: Recounted | None = None) -> dict:
         assert self.store is not None
         store = self.store
         summary = self.alerts.summary() if self.alerts is not None else AlertSummary()
         view = store.view(end)
+        if counted is not None:
+            trades, source = run_trades(counted.trades, end), "recount"
+        else:
+            trades = [(c.position, c.at) for c in reversed(view.closed_positions)
+                      if store.run_start <= c.at <= end]
+            source = "stream (the last trades seen; the recount lists all)"
         return build_report(
             start=store.run_start, end=end, finished_by=finished_by,
             all_time=dict(view.windows["all_time"]), exchanges=view.exchanges, recount=recount,
@@ -403,6 +416,7 @@ class Monitor:
                 "latest": store.consistency,
                 "max": {name: view.value(f"{name}_max", "all_time")
                         for name in ("ts_missing", "ts_orphaned", "ts_sl_mismatch")}},
+                   "pnl": pnl_section(trades, view.windows["all_time"], view.pnl, source),
                    "data_quality": {
                        "bad_rows": store.bad_rows, "bad_row_examples": store.bad_examples,
                        "closes_seen_as_deleted_rows": sum(
@@ -425,19 +439,20 @@ class Monitor:
         except Exception:  # noqa: BLE001 - an unreachable database: the estimate will do
             return self.clock.now()
 
-    async def _recount(self, start: datetime, end: datetime) -> tuple[Recount, datetime]:
+    async def _recount(self, start: datetime,
+                       end: datetime) -> tuple[Recount, datetime, Recounted | None]:
         try:
             counted = await self.poller.recount(start, end)
         except Exception as exc:  # noqa: BLE001 - the report still goes out, marked
             reason = redact(str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                             self._secrets)
             log.warning("exact recount failed, the report uses streamed totals: %s", reason)
-            return Recount({}, 0, error=reason), min(end, self.clock.now())
+            return Recount({}, 0, error=reason), min(end, self.clock.now()), None
         totals = self._recounted_totals(counted)
         # Closes seen as a deleted row are real closes no table can show any more.
         for key, n in self.store.deleted_closes.items():
             totals[key] = totals.get(key, 0) + n
-        return Recount(totals, len(counted.price_positions)), counted.end
+        return Recount(totals, len(counted.price_positions)), counted.end, counted
 
     def _recounted_totals(self, counted: Recounted) -> dict[str, int]:
         """Exact all-time totals by the stream's own definitions: events by type, opens and
@@ -447,11 +462,11 @@ class Monitor:
         totals = count_rows(self.store.classifier, counted.rows, keys.key)
         for exchange, counts in counted.positions.items():
             key = keys.key(exchange)
-            for what in ("opened", "closed"):
-                metric = f"positions_{what}"
-                totals[metric] = totals.get(metric, 0) + counts[what]
+            for what, n in counts.items():
+                metric = f"positions_{what}" if what in ("opened", "closed") else what
+                totals[metric] = totals.get(metric, 0) + n
                 if key:
-                    totals[f"{metric}.{key}"] = totals.get(f"{metric}.{key}", 0) + counts[what]
+                    totals[f"{metric}.{key}"] = totals.get(f"{metric}.{key}", 0) + n
         return totals
 
     async def close(self) -> None:

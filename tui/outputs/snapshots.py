@@ -63,8 +63,20 @@ def by_exchange(values: Mapping[str, float | None], exchanges: tuple[str, ...]) 
             for exchange in exchanges}
 
 
+def pnl_block(values: Mapping[str, float | None], realized_run: float | None) -> dict:
+    """The trader's figures of the minute, from the positions table: its closes' realized
+    PnL and outcome, the run's realized PnL up to it, the open positions' unrealized PnL and
+    value at its last poll."""
+    return {"realized": values.get("realized_pnl", 0), "realized_run": realized_run,
+            "trades_won": values.get("trades_won", 0),
+            "trades_lost": values.get("trades_lost", 0),
+            "win_rate_pct": values.get("win_rate_pct"),
+            "unrealized": values.get("unrealized_pnl"), "exposure": values.get("exposure")}
+
+
 def minute_record(minute: datetime, values: Mapping[str, float | None],
-                  exchanges: tuple[str, ...], *, partial: bool) -> dict:
+                  exchanges: tuple[str, ...], *, partial: bool,
+                  realized_run: float | None = None) -> dict:
     return {
         "timestamp": (minute + MINUTE).isoformat(),
         "minute": minute.isoformat(),
@@ -73,6 +85,7 @@ def minute_record(minute: datetime, values: Mapping[str, float | None],
         "metrics": structured_metrics(values, exchanges),
         "by_exchange": by_exchange(values, exchanges),
         "health": {key: values[key] for key in HEALTH_KEYS if key in values},
+        "pnl": pnl_block(values, realized_run),
         "values": dict(values),
     }
 

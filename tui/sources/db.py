@@ -25,8 +25,8 @@ from tui.errors import SchemaError
 from tui.resources import read_sql
 from tui.sources.connect import connect, explain_connect_error, render_sql
 from tui.sources.cursor import IdCursor
-from tui.sources.positions import PositionTracker
-from tui.sources.samples import DbSample, EventRow, OpenPosition
+from tui.sources.positions import PositionTracker, closed_time
+from tui.sources.samples import DbSample, EventRow, OpenPosition, PositionChange
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,11 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
                             "current_stop_price"),
 }
 ROW_CAP = 20_000
+DAY = timedelta(hours=24)
+# What the exact recount reads off the positions table per exchange (the store's metric names
+# are positions_opened / positions_closed and the trade counters).
+POSITION_TOTALS = ("opened", "closed", "realized_pnl", "trades_won", "trades_lost",
+                   "trades_unknown_pnl")
 # Ids this far below each maximum that are not visible at the start snapshot are awaited: the
 # in-flight inserts of that moment sit at the top of the id range.
 IN_FLIGHT_SLACK = 1_000
@@ -68,7 +73,9 @@ class Recounted:
     end: datetime
     rows: list[tuple[str, str | None, str | None, int]]  # (kind, severity, exchange, n)
     price_positions: set[int]
-    positions: dict[str, dict[str, int]] = field(default_factory=dict)  # exchange -> opened/closed
+    # exchange -> POSITION_TOTALS (opened, closed, realized PnL, trades won/lost)
+    positions: dict[str, dict[str, float]] = field(default_factory=dict)
+    trades: tuple[OpenPosition, ...] = ()  # the positions closed in the interval
 
 
 @dataclass
@@ -78,6 +85,9 @@ class Started:
     sample: DbSample
     recount: Recounted | None
     event_types: dict[str, bool]  # type -> written within events.source_days
+    trades: tuple[PositionChange, ...] = ()  # closes of the 24 hours before the history
+    bot_started_at: datetime | None = None
+    bot_stopped_at: datetime | None = None
 
 
 class DbPoller:
@@ -94,6 +104,7 @@ class DbPoller:
         self._poll_sql = self._sql("poll/poll.sql")
         self._secrets = secrets_of(config)
         self._open = list(config.positions.open_statuses)
+        self._never = list(config.positions.never_opened_statuses)
         self._orphans_at = 0.0  # monotonic time of the last trailing-stop orphan read
 
     # -- connecting ------------------------------------------------------------------------------
@@ -163,6 +174,11 @@ class DbPoller:
                                          self._open)
                 last_event_at = await conn.fetchval(self._sql("start/last_event.sql"))
                 types = await self._event_types(conn, db_now)
+                trades = await conn.fetch(self._sql("start/trades.sql"), history_start - DAY,
+                                          history_start, self._open, self._never)
+                bot = await conn.fetchrow(self._sql("start/bot_state.sql"),
+                                          list(self.config.events.bot_started),
+                                          list(self.config.events.bot_stopped))
         finally:
             await conn.close()
         self.cursor.seed(db_now, cursor["max_id"], cursor["top_ids"] or (),
@@ -174,7 +190,13 @@ class DbPoller:
         sample = DbSample(db_now=db_now, latency_ms=0.0, positions=(), events=tuple(events),
                           last_event_at=last_event_at, ts_orphans=None, bad_rows=tuple(bad),
                           event_types=frozenset(t for t, recent in types.items() if recent))
-        return Started(sample, recount, types)
+        closes = []
+        for record in trades:
+            row = _position(record)
+            closes.append(PositionChange("closed", row, closed_time(row, db_now),
+                                         f"status {row.status}", recounted=True))
+        return Started(sample, recount, types, tuple(closes), bot["started_at"],
+                       bot["stopped_at"])
 
     async def _event_types(self, conn: asyncpg.Connection, db_now: datetime) -> dict[str, bool]:
         since = db_now - timedelta(days=self.config.events.source_days)
@@ -296,11 +318,14 @@ class DbPoller:
         price_types = [t for t in types if _matches_any(t, self.config.events.price_updates)]
         ids = await conn.fetch(self._sql("report/price_positions.sql"), start, end, price_types)
         positions = await conn.fetch(self._sql("report/positions_totals.sql"), start, end,
-                                     self._open,
-                                     list(self.config.positions.never_opened_statuses))
+                                     self._open, self._never)
+        # The run's trades (a few hundred rows): the report lists every one.
+        trades = await conn.fetch(self._sql("start/trades.sql"), start,
+                                  end + timedelta(microseconds=1), self._open, self._never)
         return Recounted(end, kinds, {r["position_id"] for r in ids},
-                         {r["exchange"] or "?": {"opened": r["opened"], "closed": r["closed"]}
-                          for r in positions})
+                         {r["exchange"] or "?": {name: r[name] for name in POSITION_TOTALS}
+                          for r in positions},
+                         tuple(_position(r) for r in trades))
 
     def _sql(self, name: str) -> str:
         return render_sql(self.config, read_sql(name, self.config.sql_dir))
@@ -329,6 +354,10 @@ _POSITION_COLUMNS = ("id", "symbol", "exchange", "side", "status", "opened_at", 
                      "stop_loss_price", "has_trailing_stop", "ts_state", "ts_activated",
                      "ts_stop_price", "closed_at", "updated_at", "created_at", "quantity",
                      "realized_pnl", "exit_reason")
+
+
+def _position(record: Any) -> OpenPosition:
+    return OpenPosition(**{name: record[name] for name in _POSITION_COLUMNS})
 
 
 def _position_rows(row: Any) -> tuple[OpenPosition, ...]:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from tui.config import PositionsConfig
 from tui.sources.samples import OpenPosition
 from tui.store.metrics import GAUGES
+from tui.store.pnl import exposure
 
 OTHER = "other"
 
@@ -95,6 +96,25 @@ class GaugeReader:
         self.missing_since: dict[int, datetime] = {}
         self.seen: set[int] = set()
 
+    def _money(self, positions: tuple[OpenPosition, ...], values: Counter) -> list[str]:
+        """Unrealized PnL and exposure, in total and per exchange; the names that no open
+        position gave a number for."""
+        known: set[str] = set()
+        for position in positions:
+            exchange = self.exchanges.key(position.exchange) or "?"
+            if position.unrealized_pnl is not None:
+                values["unrealized_pnl"] += position.unrealized_pnl
+                values[f"unrealized_pnl.{exchange}"] += position.unrealized_pnl
+                known.add("unrealized_pnl")
+            value = exposure((position,))
+            if value:
+                values["exposure"] += value
+                values[f"exposure.{exchange}"] += value
+                known.add("exposure")
+        if not positions:
+            return []
+        return [name for name in ("unrealized_pnl", "exposure") if name not in known]
+
     def read(self, positions: tuple[OpenPosition, ...], db_now: datetime,
              orphans: tuple[str, ...]) -> PositionGauges:
         values: Counter = Counter()
@@ -133,11 +153,14 @@ class GaugeReader:
         self.seen = {p.id for p in positions}
         values["ts_orphaned"] = len(orphans)
         issues["ts_orphaned"] = list(orphans)
+        unknown = self._money(positions, values)
         for name in GAUGES:
             values.setdefault(name, 0)
         for exchange in self.exchanges.names:
             for name in GAUGES:
                 values.setdefault(f"{name}.{exchange}", 0)
+        for name in unknown:  # open positions, none of which says: not a confident 0
+            values.pop(name, None)
         details = {"unprotected": tuple(text for _, text in sorted(unprotected)),
                    "aged": tuple(text for _, text in sorted(aged))}
         details.update({problem: tuple(names) for problem, names in issues.items()})

@@ -33,6 +33,13 @@ EVENT_COUNTERS: dict[str, str] = {
     "events": "all events",
 }
 TABLE_COUNTERS = ("positions_opened", "positions_closed")
+# Summed per minute from the closes of the positions table (tui/store/pnl.py): the trades.
+TRADE_COUNTERS: dict[str, str] = {
+    "realized_pnl": "realized PnL of the positions closed (realized_pnl, else pnl)",
+    "trades_won": "closed positions with a positive realized PnL",
+    "trades_lost": "closed positions with a negative realized PnL",
+    "trades_unknown_pnl": "closed positions whose row has no realized PnL",
+}
 # Always measurable: every event has a severity, and "events" counts them all.
 SEVERITY_COUNTERS = ("errors", "events")
 
@@ -48,6 +55,8 @@ GAUGES: dict[str, str] = {
     "ts_missing": "open positions with has_trailing_stop but no trailing_stop_state row",
     "ts_orphaned": "trailing_stop_state rows whose position is closed or missing",
     "ts_sl_mismatch": "open positions whose stop_loss_price disagrees with the trailing stop",
+    "unrealized_pnl": "unrealized PnL of the open positions (sum of unrealized_pnl)",
+    "exposure": "value of the open positions (quantity x current price)",
 }
 # The monitor's own health, also available to rules.
 HEALTH: dict[str, str] = {
@@ -66,6 +75,7 @@ HEALTH: dict[str, str] = {
     "bad_rows": "event rows without a usable created_at (NULL or infinite), never in a minute",
     "last_line_gap": "1 when the newest minute line written was a gap (no successful poll)",
     "minute_complete": "1 when a poll after the minute's end saw all its rows (last_minute)",
+    "win_rate_pct": "trades won / trades won or lost, in percent (absent with no such trade)",
 }
 
 # Counted from the bot's log (when logs.paths is set), into the minute of each record's own
@@ -107,8 +117,8 @@ def gauge_aggregates(name: str) -> tuple[str, str]:
 
 def base_metric_names() -> list[str]:
     """Every metric name a rule may use (per-exchange variants add ``.<exchange>``)."""
-    names = (list(EVENT_COUNTERS) + list(DISTINCT_COUNTERS) + list(GAUGES) + list(HEALTH)
-             + list(LOG_COUNTERS) + list(LOG_HEALTH))
+    names = (list(EVENT_COUNTERS) + list(TRADE_COUNTERS) + list(DISTINCT_COUNTERS)
+             + list(GAUGES) + list(HEALTH) + list(LOG_COUNTERS) + list(LOG_HEALTH))
     for gauge in GAUGES:
         names.extend(gauge_aggregates(gauge))
     return names
@@ -127,6 +137,10 @@ class EventClassifier:
         self.counters_for = lru_cache(maxsize=4096)(self._counters_for)
         self.is_notable = lru_cache(maxsize=1024)(self._is_notable)
         self.is_price_update = lru_cache(maxsize=1024)(self._is_price_update)
+
+    def matches(self, kind: str, patterns: tuple[str, ...]) -> bool:
+        """Whether an event (``type`` or ``type:subtype``) matches config patterns."""
+        return self._matches(kind, patterns)
 
     @property
     def sources(self) -> dict[str, tuple[str, ...]]:

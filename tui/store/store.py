@@ -18,13 +18,18 @@ from tui.store.buckets import MINUTE, Gauge, LatencyHistogram, MinuteBucket, min
 from tui.store.gauges import (ExchangeKeys, GaugeReader, has_stop_loss,  # noqa: F401 - re-export
                               trailing_stop_problems)
 from tui.store.metrics import (DISTINCT_COUNTERS, EVENT_COUNTERS, GAUGES, LOG_COUNTERS,
-                               EventClassifier, gauge_aggregates, log_counters_for)
+                               TRADE_COUNTERS, EventClassifier, gauge_aggregates,
+                               log_counters_for)
+from tui.store.pnl import PnlBook, trade_counters, win_rate
 from tui.store.sources import unavailable
 from tui.store.view import MetricsView
 
+COUNTERS = (*EVENT_COUNTERS, *TRADE_COUNTERS)  # summed per minute, 0 when nothing happened
 RETENTION_MINUTES = 120
 SERIES_MINUTES = 60
 STREAM_CAP = 200
+RISK_CAP = 100
+BOT_SILENT_S = 60.0  # no event and no log line for this long: the bot is "silent"
 CLOSED_CAP = 200
 LOG_TAIL_CAP = 500
 MAX_GAPS_KEPT = 2000
@@ -73,7 +78,11 @@ class MetricStore:
         self.event_types: set[str] = set()
         self.old_event_types: set[str] = set()
         self._unavailable: dict[str, str] | None = None
-        self.closed: deque[tuple[PositionChange, ...]] = deque(maxlen=CLOSED_CAP)
+        self.closed: deque[PositionChange] = deque(maxlen=CLOSED_CAP)
+        self.pnl = PnlBook(run_start)
+        self.bot_started_at: datetime | None = None
+        self.bot_stopped_at: datetime | None = None
+        self.risk: deque[EventRow] = deque(maxlen=RISK_CAP)
         # Closes seen as a deleted row (per exchange key): no recount can find them afterwards.
         self.deleted_closes: Counter = Counter()
         self.bad_rows = 0
@@ -182,6 +191,8 @@ class MetricStore:
                 self.gap_count += 1
                 self.gaps.append((minute, reason))
                 continue
+            if values.get("realized_pnl"):
+                self.pnl.by_minute[minute] = float(values["realized_pnl"])
             polls = int(values.get("polls", 0)) or 1
             for name in GAUGES:
                 if name in values:
@@ -210,9 +221,11 @@ class MetricStore:
                 self.all_time_price_positions.add(event.position_id)
         if self.classifier.is_notable(event.event_type):
             self.stream.append(event)
+        self._bot_event(event)
 
-    def _count_into_minute(self, at: datetime, keys: list[str],
+    def _count_into_minute(self, at: datetime, keys: list[str] | Counter,
                            sign: int = 1) -> MinuteBucket | None:
+        """Add ``keys`` (names counted once each, or name -> amount) to the minute of ``at``."""
         bucket = self.bucket(minute_of(at))
         if bucket is None:
             return None
@@ -228,22 +241,69 @@ class MetricStore:
         return bucket
 
     def _count_change(self, change: PositionChange) -> None:
-        """A position opened, closed, or an open retracted, from the positions table."""
+        """A position opened, closed, or an open retracted, from the positions table; a close
+        is also a trade (its realized PnL, won or lost)."""
         name = {"opened": "positions_opened", "closed": "positions_closed",
                 "retracted": "positions_opened"}[change.kind]
         exchange = self.exchange_keys.key(change.position.exchange)
-        keys = [name] + ([f"{name}.{exchange}"] if exchange else [])
+        amounts: Counter = Counter({name: 1})
+        if change.kind == "closed":
+            amounts.update(trade_counters(change.position))
+        keys = Counter(amounts)
+        if exchange:
+            keys.update({f"{k}.{exchange}": v for k, v in amounts.items()})
         sign = -1 if change.kind == "retracted" else 1
         self._count_into_minute(change.at, keys, sign)
-        if self._in_run(change.at) and (not change.recounted or change.kind == "retracted"):
+        new_to_run = self._in_run(change.at) and (
+            not change.recounted or change.kind == "retracted")
+        if new_to_run:
             if sign > 0:
                 self.all_time.update(keys)
             else:
                 self.all_time.subtract(keys)
         if change.kind == "closed":
             self.closed.append(change)
+            self.pnl.add(change.at, change.position.realized_pnl, new_to_run)
             if change.how == "row deleted" and self._in_run(change.at):
-                self.deleted_closes.update(keys)
+                self.deleted_closes.update({k: v for k, v in keys.items()
+                                            if k.startswith("positions_closed")})
+
+    def set_bot_state(self, started_at: datetime | None, stopped_at: datetime | None) -> None:
+        """When the bot last started and stopped (from its own events), read at start."""
+        self.bot_started_at, self.bot_stopped_at = started_at, stopped_at
+
+    def _bot_event(self, event: EventRow) -> None:
+        if self.classifier.matches(event.kind, self.config.events.bot_started):
+            self.bot_started_at = max(filter(None, (self.bot_started_at, event.created_at)))
+        elif self.classifier.matches(event.kind, self.config.events.bot_stopped):
+            self.bot_stopped_at = max(filter(None, (self.bot_stopped_at, event.created_at)))
+        if self.classifier.matches(event.kind, self.config.events.risk):
+            self.risk.append(event)
+
+    def bot_state(self, now: datetime) -> dict[str, object]:
+        """running / silent / stopped, from the bot's own start/stop events and its newest
+        event and log line; uptime since its last start."""
+        newest = max(filter(None, (self.last_event_at, self.last_log_at)), default=None)
+        silent_s = (now - newest).total_seconds() if newest else None
+        stopped = (self.bot_stopped_at is not None and
+                   (self.bot_started_at is None or self.bot_stopped_at > self.bot_started_at))
+        if stopped:
+            state = "stopped"
+        elif silent_s is None:
+            state = "unknown"
+        else:
+            state = "silent" if silent_s >= BOT_SILENT_S else "running"
+        started = self.bot_started_at if not stopped else None
+        return {"state": state, "started_at": started, "stopped_at": self.bot_stopped_at,
+                "uptime_s": (now - started).total_seconds() if started else None,
+                "silent_s": silent_s}
+
+    def add_trades_before(self, trades: Iterable[PositionChange]) -> None:
+        """Closes of the 24 hours before the start snapshot's history: the 24-hour figures and
+        the recent trades, never the run's own."""
+        for change in trades:
+            self.closed.append(change)
+            self.pnl.add(change.at, change.position.realized_pnl, False)
 
     def _sample_gauges(self, sample: DbSample) -> None:
         orphans = (sample.ts_orphans if sample.ts_orphans is not None
@@ -333,6 +393,7 @@ class MetricStore:
         values = self._aggregate([bucket], span=1)
         values["db_up"] = 0 if bucket.is_gap else 1
         values["minute_complete"] = 1 if self.complete(bucket.start) else 0
+        _win_rate(values)
         return self.mark_unavailable(values)
 
     def mark_unavailable(self, values: dict) -> dict:
@@ -383,7 +444,7 @@ class MetricStore:
             latencies.extend(bucket.latencies)
             polls_ok += bucket.polls_ok
             polls_failed += bucket.polls_failed
-        values: dict[str, float] = {name: 0 for name in EVENT_COUNTERS}
+        values: dict[str, float] = dict.fromkeys(COUNTERS, 0)
         values.update(counters)
         values["positions_price_updated"] = len(price_positions)
         _gauge_values(values, gauges)
@@ -398,7 +459,7 @@ class MetricStore:
 
     def _current(self, now: datetime) -> dict[str, float]:
         bucket = self.buckets.get(minute_of(now))
-        values: dict[str, float] = {name: 0 for name in EVENT_COUNTERS}
+        values: dict[str, float] = dict.fromkeys(COUNTERS, 0)
         if bucket is not None:
             values.update(bucket.counters)
             values["positions_price_updated"] = len(bucket.price_positions)
@@ -437,7 +498,7 @@ class MetricStore:
         return values
 
     def _all_time(self, now: datetime) -> dict[str, float]:
-        values: dict[str, float] = {name: 0 for name in EVENT_COUNTERS}
+        values: dict[str, float] = dict.fromkeys(COUNTERS, 0)
         values.update(self.all_time)
         values["positions_price_updated"] = len(self.all_time_price_positions)
         _gauge_values(values, self.all_time_gauges)
@@ -489,6 +550,8 @@ class MetricStore:
             "all_time": self._log_zeros(self._all_time(now)),
         }
         windows["last_minute"]["minute_complete"] = 1 if self.complete(last) else 0
+        for values in windows.values():
+            _win_rate(values)
         missing = self.unavailable()
         if missing:
             for values in windows.values():
@@ -516,7 +579,19 @@ class MetricStore:
             details=MappingProxyType(dict(self.details)),
             spans=MappingProxyType(spans),
             closed_positions=tuple(reversed(self.closed)),
+            pnl=MappingProxyType({**self.pnl.last_24h(now),
+                                  "cumulative": self.pnl.cumulative(now)}),
+            bot=MappingProxyType(self.bot_state(now)),
+            risk_events=tuple(sorted(self.risk, key=lambda e: (e.created_at, e.id),
+                                     reverse=True)),
         )
+
+
+def _win_rate(values: dict[str, float]) -> None:
+    """``win_rate_pct`` from the window's trades; absent (not 0 %) without a decided one."""
+    rate = win_rate(values.get("trades_won"), values.get("trades_lost"))
+    if rate is not None:
+        values["win_rate_pct"] = rate
 
 
 def _gauge_values(values: dict[str, float], gauges: dict[str, Gauge]) -> None:

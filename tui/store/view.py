@@ -43,8 +43,19 @@ class MetricsView:
     # What each window covers: window -> (start, end) on the database clock. "last_minute" is
     # the newest minute whose rows have all arrived, so it lags the clock by the snapshot grace.
     spans: Mapping[str, tuple[datetime, datetime]] = field(default_factory=lambda: _EMPTY)
-    # Positions closed lately (any path), newest first: tui.sources.samples.PositionChange.
+    # Positions closed lately (any path), newest first, the 24 hours before the run included:
+    # tui.sources.samples.PositionChange (position row, close time, how).
     closed_positions: tuple = ()
+    # The trader's figures beyond the windows (tui/store/pnl.py): realized_pnl_24h, trades_24h,
+    # win_rate_24h_pct, and "cumulative": ((minute, realized PnL of the run so far), ...).
+    pnl: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
+    # The bot itself: state ("running" / "silent" / "stopped" / "unknown"), started_at,
+    # stopped_at, uptime_s, silent_s (from its bot_started/bot_stopped events, newest event
+    # and log line).
+    bot: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
+    # Stop-loss errors, emergency closes, zombies, missed stop-losses (events.risk), newest
+    # first; the positions without a stop-loss are in details["unprotected"].
+    risk_events: tuple[EventRow, ...] = ()
 
     def value(self, metric: str, window: str = "current") -> float | None:
         return self.windows.get(window, _EMPTY).get(metric)
