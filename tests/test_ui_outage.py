@@ -146,7 +146,10 @@ async def test_keys_s_and_q_work_while_the_database_is_stopped(own_pg, own_db, t
 
 async def test_keys_answer_while_a_poll_hangs_on_a_frozen_database(own_pg, own_db, tmp_path):
     await seed_positions(own_db)
-    monitor = make_monitor(own_db, tmp_path, wall=time.time, **{"poll.interval_s": 0.2})
+    # A long statement timeout: the poll hangs on the frozen server for the whole test (with
+    # the default 2 s the client gives up after 2.5 s, which is its own test in test_monitor).
+    monitor = make_monitor(own_db, tmp_path, wall=time.time, **{
+        "poll.interval_s": 0.2, "database.statement_timeout_ms": 60_000})
     first = await monitor.open()
     hanging = asyncio.Event()
     frozen = False
