@@ -32,6 +32,7 @@ CHUNK_BYTES = 4 << 20  # per scan step: bounds a worker's memory (~4x this at pe
 UNIT_BYTES = 64 << 20  # byte range handed to one worker at a time
 PARALLEL_MIN_BYTES = 16 << 20  # below this, starting processes costs more than it saves
 MAX_CARRY = 64 << 20  # a "record" longer than this is cut at a newline anyway
+SEED_BYTES = 256 << 10  # read before a byte range: its incidents may have started there
 _GZIP_MAGIC = b"\x1f\x8b"
 _ROTATION_RE = re.compile(r"\.(\d+)(?:\.gz)?$")
 _HEADER_LINE_RE = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - .+$", re.M)
@@ -196,6 +197,11 @@ def scan_unit(
     scanner = Scanner(shapes, unit.file_index, file_start=unit.start == 0)
     reader, raw = _open_binary(unit.path, unit.gz)
     try:
+        if unit.start > 0 and not unit.gz:
+            # The records just before the range: repeats of their incidents are folded here too.
+            seed_from = max(0, unit.start - SEED_BYTES)
+            raw.seek(seed_from)
+            scanner.seed(raw.read(unit.start - seed_from), at_file_start=seed_from == 0)
         raw.seek(unit.start)
         left = None if unit.end is None else unit.end - unit.start
         carry = b""

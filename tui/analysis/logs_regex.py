@@ -1,5 +1,9 @@
 """Regexes over digit-normalised text, for the fast whole-file scan.
 
+The scan groups lines by a key in which every run of digits is one "0" (``is_key_exact``: a
+regex whose outcome cannot change when a digit run is shortened gives the same answer on the key
+as on the line). What follows explains the per-digit part of that argument.
+
 The scan counts distinct lines after mapping every ASCII digit to "0" (``123.45`` -> ``000.00``):
 the bot's 8 million lines collapse to a few thousand shapes, and each shape is classified once.
 A category regex whose outcome cannot depend on which digit it sees (no literal digit, no digit
@@ -54,6 +58,68 @@ class KeyRule:
         if self.needle and self.needle not in (folded if self.fold else text):
             return False
         return self.regex.search(text) is not None
+
+
+def is_key_exact(regex: re.Pattern[str]) -> bool:
+    r"""Same match/no-match on a line and on its key (digits -> "0", digit runs -> one "0")?
+
+    True when the regex cannot tell digits apart (``is_digit_sensitive``) and everything that
+    can consume a digit is a single character set repeated without an upper bound and at most
+    once required (``\d+``, ``[^']*``, ``.*?``): one digit then stands for a run of any length.
+    """
+    if is_digit_sensitive(regex):
+        return False
+    try:
+        tree = _sre_parse.parse(regex.pattern, regex.flags)
+        return not _run_sensitive(tree.data)
+    except Exception:  # noqa: BLE001 - internal API: assume the worst
+        return False
+
+
+_DIGIT_CATEGORIES = frozenset(
+    getattr(_c, name)
+    for name in ("CATEGORY_DIGIT", "CATEGORY_WORD", "CATEGORY_NOT_SPACE", "CATEGORY_NOT_LINEBREAK",
+                 "CATEGORY_UNI_DIGIT", "CATEGORY_UNI_WORD", "CATEGORY_UNI_NOT_SPACE",
+                 "CATEGORY_UNI_NOT_LINEBREAK", "CATEGORY_LOC_WORD")
+    if hasattr(_c, name)
+)
+
+
+def _eats_digit(op: Any, av: Any) -> bool:
+    """Can this single-character item consume a digit?"""
+    if op is _c.ANY or op is _c.NOT_LITERAL:
+        return True
+    if op is _c.IN:
+        negate = False
+        covers = False  # the set, before negation, holds digits
+        for o, a in av:
+            if o is _c.NEGATE:
+                negate = True
+            elif o is _c.RANGE and a[0] <= _NINE and a[1] >= _ZERO:
+                covers = True
+            elif o is _c.LITERAL and _ZERO <= a <= _NINE:
+                covers = True
+            elif o is _c.CATEGORY and a in _DIGIT_CATEGORIES:
+                covers = True
+        return not covers if negate else covers
+    return False
+
+
+def _run_sensitive(seq: Any) -> bool:
+    for op, av in seq:
+        if op in (_c.MAX_REPEAT, _c.MIN_REPEAT) or op is getattr(_c, "POSSESSIVE_REPEAT", None):
+            lo, hi, body = av
+            items = list(body)
+            if lo <= 1 and hi == _c.MAXREPEAT and len(items) == 1 and _eats_digit(*items[0]):
+                continue  # x+, x*: one digit stands for a run of any length
+            if _run_sensitive(items):
+                return True
+            continue
+        if _eats_digit(op, av):
+            return True
+        if any(_run_sensitive(child) for child in _children(op, av)):
+            return True
+    return False
 
 
 def is_digit_sensitive(regex: re.Pattern[str]) -> bool:

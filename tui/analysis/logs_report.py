@@ -15,7 +15,7 @@ from typing import Any
 
 from tui.analysis.logs import LogAnalysis
 from tui.analysis.logs_stats import Where
-from tui.sources.logparse import ERROR_CATEGORY, EXCHANGE_CATEGORY
+from tui.sources.logparse import ERROR_CATEGORY, EVENT_CATEGORY, EXCHANGE_CATEGORY
 
 LEVEL_ORDER = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TITLES = {
@@ -27,6 +27,7 @@ TITLES = {
     "zombie": "Zombie orders",
     "aged": "Aged positions",
     "timing": "Timing issues",
+    "event": "Event logger echo lines, by event type (the database's names)",
 }
 RESERVED = {
     "files",
@@ -41,6 +42,7 @@ RESERVED = {
     "exchanges",
     "top_messages",
     "analysis",
+    "coverage",
 }
 _DIGITS = re.compile(r"[0-9]+")
 
@@ -82,6 +84,10 @@ def build_report(a: LogAnalysis, *, top: int = 20) -> dict[str, Any]:
     for category, subs in a.categoriser.patterns.items():
         if category in (EXCHANGE_CATEGORY, ERROR_CATEGORY):
             continue
+        if category == EVENT_CATEGORY:  # sub-keys are the event types found
+            prefix = EVENT_CATEGORY + "."
+            subs = sorted((t[len(prefix) :] for t in st.tags if t.startswith(prefix)),
+                          key=lambda e: (-st.tags[prefix + e], e))
         name = category if category not in RESERVED else f"category_{category}"
         report[name] = _section(st, category, list(subs), where)
     if "timing" in report:
@@ -102,7 +108,12 @@ def build_report(a: LogAnalysis, *, top: int = 20) -> dict[str, Any]:
         ]
     groups = sorted(st.errors.items(), key=lambda kv: (-kv[1].count, kv[0]))
     report["errors"] = {
+        # Incidents: one failure logged several times counts once; the lines of a multi-line
+        # dump belong to the error they detail.
         "total": sum(g.count for _, g in groups),
+        "records": st.error_records,
+        "folded": st.error_folded,
+        "detail_lines": st.error_details,
         "by_type": [
             {
                 "type": kind,
@@ -131,6 +142,7 @@ def build_report(a: LogAnalysis, *, top: int = 20) -> dict[str, Any]:
         for ex, n in st.exchange_records.most_common()
     }
     report["top_messages"] = _top_messages(st.top, st.top_where, top, where)
+    report["coverage"] = _coverage(st, top, where)
     report["analysis"] = {
         "seconds": round(a.seconds, 3),
         "jobs": a.jobs,
@@ -138,6 +150,30 @@ def build_report(a: LogAnalysis, *, top: int = 20) -> dict[str, Any]:
         "top_messages_approximate": st.top_pruned,
     }
     return report
+
+
+def _coverage(st: Any, top: int, where: Any) -> dict[str, Any]:
+    """What share of the records botmon understood, and what it did not: the most frequent
+    uncategorised shapes with a count and one real line each."""
+    parsed = st.records - st.unparsed
+    shapes = sorted(st.uncategorised.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return {
+        "records": parsed,
+        "categorised": st.categorised,
+        "share": round(st.categorised / parsed, 4) if parsed else None,
+        "folded": st.folded,
+        "uncategorised": [
+            {
+                "shape": shape,
+                "count": n,
+                **(where(st.uncategorised_sample[shape][0]) or {}),
+                "sample": st.uncategorised_sample[shape][1],
+            }
+            for shape, n in shapes
+        ],
+        "uncategorised_shapes": len(st.uncategorised),
+        "approximate": st.uncategorised_pruned,
+    }
 
 
 def _section(st: Any, category: str, subs: list[str], where: Any) -> dict[str, Any]:
@@ -208,6 +244,13 @@ def render_text(report: dict[str, Any]) -> str:
         add(f"  {names[f['path']]:<28} {f['lines']:>12,} lines  {span}{gz}")
     add(f"Period: {report['first_time'] or '?'} -> {report['last_time'] or '?'}")
     add("Levels: " + ", ".join(f"{lv} {n:,}" for lv, n in report["levels"].items()))
+    cov = report["coverage"]
+    if cov["records"]:
+        add(
+            f"Coverage: {cov['categorised']:,} of {cov['records']:,} records categorised "
+            f"({cov['share']:.1%}); {cov['folded']:,} lines repeated an incident already "
+            "counted (folded)"
+        )
 
     for name, section in report.items():
         if name in RESERVED or not isinstance(section, dict) or "counts" not in section:
@@ -238,7 +281,11 @@ def render_text(report: dict[str, Any]) -> str:
 
     err = report["errors"]
     add("")
-    add(f"== Errors: {err['total']:,} ERROR/CRITICAL records ==")
+    add(
+        f"== Errors: {err['total']:,} incidents in {err['records']:,} ERROR/CRITICAL records "
+        f"({err['folded']:,} repeats folded, {err['detail_lines']:,} lines of multi-line "
+        "messages) =="
+    )
     add("  by type:")
     for g in err["by_type"][:15]:
         add(f"    {g['count']:>8,}  {g['type']}")
@@ -270,6 +317,18 @@ def render_text(report: dict[str, Any]) -> str:
     add(f"== Most repeated messages (numbers as N){approx} ==")
     for m in report["top_messages"]:
         add(f"  {m['count']:>10,}  {m['message'][:150]}  ({at(m)})")
+
+    add("")
+    share = f"{cov['share']:.1%}" if cov["share"] is not None else "-"
+    approx = " (approximate: too many distinct shapes)" if cov["approximate"] else ""
+    add(
+        f"== Not understood: {cov['records'] - cov['categorised']:,} records without a category "
+        f"({share} categorised){approx} =="
+    )
+    add("  the most frequent shapes (symbols as <SYM>, numbers as N), with one real line each:")
+    for u in cov["uncategorised"]:
+        add(f"  {u['count']:>10,}  {u['shape'][:150]}")
+        add(f"              e.g. {at(u)}  {u['sample']}")
     add("")
     a = report["analysis"]
     add(f"Analysed in {a['seconds']:.1f} s with {a['jobs']} process(es).")

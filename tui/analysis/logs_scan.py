@@ -1,42 +1,50 @@
-"""The fast path of ``botmon logs``: count whole chunks by line shape, parse only what matters.
+"""The fast path of ``botmon logs``: count whole chunks by line key, parse only what matters.
 
 Per chunk (a few MiB, cut where a record starts) everything per-line runs in C:
-``bytes.translate`` maps every digit to "0", ``split`` cuts lines, ``Counter`` counts them. The
-bot's millions of price lines collapse to a few thousand shapes; each shape is classified once
-(header or continuation, level, exchange mentions, "could a category match?") and cached. Levels,
-records, repeated messages and exchange mentions are then counted per shape. Only lines whose
-shape could carry a category (or is ERROR/CRITICAL) are cut out of the real chunk and go through
-the same parser and ``Categoriser`` as the live tailer. ``logs_regex`` explains why a category
-check on the normalised shape never misses a line.
+``bytes.translate`` maps every digit to "0", one ``re.sub`` makes every run of digits a single
+"0", a well-formed timestamp becomes a two-byte mark, ``split`` cuts lines and ``Counter``
+counts them. Real logs print prices with a varying number of digits; with digit runs collapsed
+the bot's millions of lines fall into a few thousand keys, each classified once and cached:
+header or continuation, level, the categories decided on the key alone (``logs_regex``: a regex
+that cannot tell a digit run's length gives the same answer on the key as on the line), and the
+few sub-keys that need the real text (numbers to sum, a symbol to tell incidents apart, a regex
+that counts digits). Keys that need nothing more are counted as a whole; the other lines go
+through the same parser, ``Categoriser`` and ``LogStats`` code as the one-record-at-a-time
+reference, in file order, so incidents fold the same way.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter, deque
+from dataclasses import dataclass
 from itertools import compress
 
-from tui.analysis.logs_regex import DIGITS_TO_ZERO, KeyRule
-from tui.analysis.logs_stats import LogStats
+from tui.analysis.logs_regex import DIGITS_TO_ZERO, is_key_exact
+from tui.analysis.logs_stats import LogStats, categorised, uncategorised_key
 from tui.sources.logparse import (
     ERROR_CATEGORY,
     ERROR_LEVELS,
     EXCHANGE_CATEGORY,
-    HEADER_RE,
-    SLOW_TAG,
     Categoriser,
+    CategoryMatch,
     LogRecord,
     fold_text,
+    is_foldable,
+    numeric_fields,
     parse_header,
+    parse_lines,
     record_from_lines,
+    required_literal,
 )
 
-# A line is a continuation line, a header counted by its shape alone, one that needs its text, or
-# one whose only possible category is a duration under/over the slow threshold (SLOWCHECK: the
-# bot's pong lines carry an RTT; reading one number is far cheaper than the full record path).
-NONHEADER, COUNTED, RAW, SLOWCHECK = 0, 1, 2, 3
-_NONHEADER_INFO = (NONHEADER, "", (), b"")
-CACHE_CAP = 30000  # cached shapes; cleared when over (between chunks)
+CACHE_CAP = 60000  # cached keys; cleared when over (between chunks)
+SAMPLES = 3
+
+MARK = b"\x00\x01"  # a well-formed "YYYY-MM-DD HH:MM:SS,mmm - " at the start of a line
+_TIMESTAMP_LINE = b"\n0000-00-00 00:00:00,000 - "
+_ZERO_RUNS = re.compile(rb"0{2,}")
+_KEY_HEADER_RE = re.compile(rb"\x00\x01(.+?) - ([A-Z]+) -(?: |$)(.*)", re.S)
 
 # Where a record starts inside a buffer: after a newline, a full header.
 RECORD_START_RE = re.compile(
@@ -44,86 +52,118 @@ RECORD_START_RE = re.compile(
 )
 
 
-class ShapeClassifier:
-    """Classifies digit-normalised lines; one per process, its cache shared by all units.
+def line_keys(chunk: bytes) -> list[bytes]:
+    """One key per line of ``chunk``: digit runs -> "0", a record's timestamp -> ``MARK``."""
+    z = (b"\n" + chunk.translate(DIGITS_TO_ZERO)).replace(_TIMESTAMP_LINE, b"\n" + MARK)
+    return _ZERO_RUNS.sub(b"0", z)[1:].split(b"\n")
 
-    A shape is ``(kind, level, extra, top key)``: for COUNTED shapes ``extra`` is the exchanges
-    the line mentions; for RAW shapes it is the positions of the only category sub-keys the
-    real line could match (the rest cannot: see ``logs_regex``), so its full check stays cheap.
-    """
+
+@dataclass(frozen=True, slots=True)
+class KeyPlan:
+    """What a key says about every line that has it."""
+
+    header: bool
+    level: str = ""
+    top: bytes = b""  # the "repeated messages" key
+    static: tuple[tuple[int, CategoryMatch], ...] = ()  # decided on the key: (position, match)
+    dynamic: tuple[int, ...] = ()  # sub-keys to check on each line's real text
+    per_line: bool = False  # dynamic sub-keys, or an ERROR record: each line is looked at
+    uncategorised: str | None = None  # the coverage key, when the key has no category
+    exchanges: tuple[str, ...] = ()  # of the static matches (bulk counting)
+
+
+NONHEADER = KeyPlan(False)
+
+
+class ShapeClassifier:
+    """Classifies line keys; one per process, its cache shared by all units."""
 
     def __init__(self, categoriser: Categoriser) -> None:
         self.categoriser = categoriser
-        # (position, is exchange, sub-key, rules); a rule is (needle, fold, regex, exact)
-        self.entries: list[
-            tuple[int, bool, str, tuple[tuple[str, bool, re.Pattern[str], bool], ...]]
-        ] = []
-        errors = []
-        self.slow_entry: int | None = None
-        for i, (category, key, regexes) in enumerate(categoriser.rules()):
-            if f"{category}.{key}" == SLOW_TAG:
-                self.slow_entry = i
+        self.exact: list[bool] = []
+        self.needles: list[list[tuple[str, bool]] | None] = []  # None: no pre-check possible
+        self.errors: list[int] = []
+        self.kinds: list[str] = []
+        for i, (category, _key, regexes) in enumerate(categoriser.rules()):
+            self.kinds.append(category)
             if category == ERROR_CATEGORY:
-                errors.append(i)  # ERROR records always get the full check (tracebacks)
-                continue
-            rules = tuple((r.needle, r.fold, r.regex, r.exact) for r in map(KeyRule, regexes))
-            self.entries.append((i, category == EXCHANGE_CATEGORY, key, rules))
-        self.error_entries = tuple(errors)
-        self.cache: dict[bytes, tuple[int, str, tuple, bytes]] = {}
+                self.errors.append(i)
+            self.exact.append(all(is_key_exact(r) for r in regexes))
+            needles: list[tuple[str, bool]] | None = []
+            for r in regexes:
+                lit = required_literal(r)
+                if lit is None:
+                    needles = None
+                    break
+                text, fold = lit
+                needles.append((_collapse_text(text), fold))
+            self.needles.append(needles)
+        self.cache: dict[bytes, KeyPlan] = {}
 
-    def classify(self, key: bytes) -> tuple[int, str, tuple, bytes]:
-        m = HEADER_RE.match(key)
+    def classify(self, key: bytes) -> KeyPlan:
+        if not key.startswith(MARK):
+            return NONHEADER
+        m = _KEY_HEADER_RE.match(key.rstrip(b"\r"))
         if m is None:
-            return _NONHEADER_INFO
-        level = m.group(9).decode("ascii")
-        top = key[m.start(8) :].rstrip(b"\r")
-        message = m.group(10).rstrip(b"\r").decode("utf-8", "replace")
-        folded = fold_text(message)
-        raw = level in ERROR_LEVELS
-        candidates: list[int] = []
-        exchanges: list[str] = []
-        plain: list[int] = []
-        for i, is_exchange, sub, rules in self.entries:
-            hit = _search(rules, message, folded)
-            if not hit and is_exchange:
-                logger = m.group(8).decode("utf-8", "replace")
-                hit = _search(rules, logger, fold_text(logger))
-            if not hit:
+            return NONHEADER
+        logger = m.group(1).decode("utf-8", "replace")
+        level = m.group(2).decode("ascii")
+        message = m.group(3).decode("utf-8", "replace")
+        rec = LogRecord(0, None, logger, level, message)
+        is_error = level in ERROR_LEVELS
+        folded_msg = fold_text(message)
+        folded_logger = fold_text(logger)
+        cat = self.categoriser
+        static: list[tuple[int, CategoryMatch]] = []
+        dynamic: list[int] = []
+        for i, kind in enumerate(self.kinds):
+            if kind == ERROR_CATEGORY and not is_error:
                 continue
-            candidates.append(i)
-            if not is_exchange:
-                plain.append(i)
-                raw = True
-            elif hit == _LOOSE:
-                raw = True  # only the real text can tell
-                plain.append(-1)
-            else:
-                exchanges.append(sub)
-        if raw and level not in ERROR_LEVELS and plain == [self.slow_entry]:
-            return (SLOWCHECK, level, (tuple(exchanges), tuple(candidates)), top)
-        if raw:
-            if level in ERROR_LEVELS:
-                candidates = sorted(candidates + list(self.error_entries))
-            return (RAW, level, tuple(candidates), top)
-        return (COUNTED, level, tuple(exchanges), top)
+            if self.exact[i]:
+                found = cat.matches(rec, (i,), any_duration=True)
+                if not found:
+                    continue
+                hit = found[0]
+                if is_foldable(hit.tag) or any("0" in v for v in hit.fields.values()):
+                    dynamic.append(i)  # incidents need the real symbol; sums the real numbers
+                else:
+                    static.append((i, hit))
+            elif self._could_match(i, message, folded_msg, logger, folded_logger, kind):
+                dynamic.append(i)
+        matches = [hit for _, hit in static]
+        known = not dynamic and not categorised(matches)
+        return KeyPlan(
+            True,
+            level,
+            key[len(MARK) :].rstrip(b"\r"),
+            tuple(static),
+            tuple(dynamic),
+            bool(dynamic) or is_error,
+            uncategorised_key(logger, level, message) if known else None,
+            Categoriser.exchanges(rec, matches),
+        )
+
+    def _could_match(
+        self, i: int, message: str, folded_msg: str, logger: str, folded_logger: str, kind: str
+    ) -> bool:
+        needles = self.needles[i]
+        if needles is None:
+            return True
+        texts = [(message, folded_msg)]
+        if kind == EXCHANGE_CATEGORY:
+            texts.append((logger, folded_logger))
+        for needle, fold in needles:
+            for text, folded in texts:
+                if needle in (folded if fold else text):
+                    return True
+        return False
 
 
-_EXACT, _LOOSE = 1, 2
+def _collapse_text(text: str) -> str:
+    return re.sub("0{2,}", "0", text.translate(_STR_DIGITS_TO_ZERO))
 
 
-def _search(
-    rules: tuple[tuple[str, bool, re.Pattern[str], bool], ...], text: str, folded: str
-) -> int:
-    """_EXACT if an exact rule matches, else _LOOSE if a loosened one does, else 0."""
-    loose = 0
-    for needle, fold, regex, exact in rules:
-        if needle and needle not in (folded if fold else text):
-            continue
-        if (exact or not loose) and regex.search(text) is not None:
-            if exact:
-                return _EXACT
-            loose = _LOOSE
-    return loose
+_STR_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
 
 
 class Scanner:
@@ -138,31 +178,50 @@ class Scanner:
         self.line = 1  # number of the next line, relative to the unit's start
         self.stats = LogStats()
 
+    def seed(self, before: bytes, *, at_file_start: bool = False) -> None:
+        """Records just before this unit's start: they may be the first lines of an incident
+        whose repeats this unit holds (see ``IncidentFolder``)."""
+        if not at_file_start:
+            start = before.find(b"\n")
+            if start < 0:
+                return
+            before = before[start + 1 :]
+        cat = self.categoriser
+        folder = self.stats.folder
+        lines = before.split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()
+        for rec in parse_lines(lines):
+            if rec.parsed:
+                folder.apply(rec.time, cat.matches(rec))
+
     def feed(self, chunk: bytes) -> None:
         """Scan a chunk that ends at a line boundary (or at the end of the input)."""
         if not chunk:
             return
-        lines = chunk.translate(DIGITS_TO_ZERO).split(b"\n")
-        if not lines[-1]:
-            lines.pop()  # the chunk ended with a newline
-        n = len(lines)
+        keys = line_keys(chunk)
+        raws = chunk.split(b"\n")
+        if not keys[-1]:
+            keys.pop()  # the chunk ended with a newline
+            raws.pop()
+        n = len(keys)
         base = self.line
         self.line += n
         st = self.stats
         st.lines += n
 
-        info = self.shapes.cache
-        if len(info) > CACHE_CAP:
-            info.clear()
+        plans = self.shapes.cache
+        if len(plans) > CACHE_CAP:
+            plans.clear()
         classify = self.shapes.classify
-        counts = Counter(lines)
+        counts = Counter(keys)
         for key in counts:
-            if key not in info:
-                info[key] = classify(key)
+            if key not in plans:
+                plans[key] = classify(key)
 
         lead = 0  # lines before the first record: unparsed at a file's start
         if not self.seen_record:
-            while lead < n and info[lines[lead]][0] == NONHEADER:
+            while lead < n and not plans[keys[lead]].header:
                 lead += 1
             self.seen_record = lead < n
             if self.file_start:
@@ -170,84 +229,111 @@ class Scanner:
                 st.records += lead
             else:  # a unit never starts mid-record unless a record spans a whole chunk
                 st.continuation += lead
-            for k in lines[:lead]:
+            for k in keys[:lead]:
                 counts[k] -= 1
 
         headers = cont = 0
-        raw_keys = set()
-        check_keys = set()
-        new_top: dict[bytes, bytes] = {}  # line -> top key, for message shapes not counted yet
+        special: set[bytes] = set()
+        new_top: dict[bytes, bytes] = {}  # line key -> top key, for message shapes not counted yet
         new_counts: Counter[bytes] = Counter()
+        new_uncat: Counter[str] = Counter()  # coverage shapes not counted yet
         levels = st.levels
         top = st.top
-        exchange_records = st.exchange_records
+        tags = st.tags
         for key, c in counts.items():
             if not c:
                 continue
-            kind, level, exchanges, tkey = info[key]
-            if kind == NONHEADER:
+            plan = plans[key]
+            if not plan.header:
                 cont += c
                 continue
             headers += c
-            levels[level] += c
+            levels[plan.level] += c
+            tkey = plan.top
             if tkey in top:
                 top[tkey] += c
             else:
                 new_top[key] = tkey
                 new_counts[tkey] += c
-            if kind == RAW:
-                raw_keys.add(key)
-            elif kind == SLOWCHECK:
-                check_keys.add(key)
+                special.add(key)
+            if plan.per_line:
+                special.add(key)
+                continue
+            # Counted as a whole: every line of this key has exactly these categories.
+            if plan.uncategorised is None:
+                st.categorised += c
             else:
-                for ex in exchanges:
-                    exchange_records[ex] += c
+                u = plan.uncategorised
+                if u in st.uncategorised:
+                    st.uncategorised[u] += c
+                else:
+                    new_uncat[u] += c
+                    special.add(key)
+            for ex in plan.exchanges:
+                st.exchange_records[ex] += c
+            for _, m in plan.static:
+                tag = m.tag
+                if tag.startswith(_EXCHANGE_PREFIX):
+                    continue
+                tags[tag] += c
+                for ex in plan.exchanges:
+                    st.exchange_tags.setdefault(ex, Counter())[tag] += c
+                if tag not in st.tag_first or len(st.tag_samples.get(tag, ())) < SAMPLES:
+                    special.add(key)
         st.records += headers
         st.continuation += cont
 
-        offsets = _Offsets(lines)
-
-        def raw(i: int) -> bytes:
-            start = offsets.at(i)
-            return chunk[start : start + len(lines[i])]
-
-        self._see_time(lines, info, raw, range(lead, n), first=True)
-        # The lines that need a look of their own: the first line of a new message shape (its
-        # sample line number), records whose category needs their text, slow-threshold checks.
-        special = raw_keys | check_keys | new_top.keys()
+        self._see_time(keys, raws, plans, range(lead, n), first=True)
         fi = self.file_index
-        slow_only = (self.shapes.slow_entry,)
-        matches = self.categoriser.matches
-        for i in compress(range(n), map(special.__contains__, lines)):
-            key = lines[i]
-            kind, level, extra, tkey = info[key]
+        cat = self.categoriser
+        errors = self.shapes.errors
+        for i in compress(range(n), map(special.__contains__, keys)):
+            key = keys[i]
+            plan = plans[key]
+            where = (fi, base + i)
             if key in new_top:
                 del new_top[key]
+                tkey = plan.top
                 if tkey in new_counts:  # the first line of this shape (of any of its lines)
-                    st.add_top(tkey, new_counts.pop(tkey), (fi, base + i))
-            if kind == COUNTED:  # here only for its sample line number
+                    st.add_top(tkey, new_counts.pop(tkey), where)
+            if plan.per_line:
+                j = i + 1
+                while j < n and not plans[keys[j]].header:
+                    j += 1
+                if j > i + 1:  # a traceback: the error type may come from its last line
+                    rec = record_from_lines(raws[i], raws[i + 1 : j], base + i)
+                    wanted = sorted({*(p for p, _ in plan.static), *plan.dynamic, *errors})
+                    matches = cat.matches(rec, wanted)
+                else:
+                    parts = parse_header(raws[i])
+                    if parts is None:  # cannot happen: the key said header
+                        continue
+                    rec = LogRecord(base + i, *parts)
+                    found = cat.positioned(rec, plan.dynamic) if plan.dynamic else []
+                    matches = _merged(plan.static, found)
+                st.add_categorised(rec, matches, where)
                 continue
-            header = raw(i)
-            if kind == SLOWCHECK:
-                text = HEADER_RE.match(header).group(10).rstrip(b"\r").decode("utf-8", "replace")
-                if not matches(LogRecord(0, None, "", level, text), slow_only):
-                    for ex in extra[0]:  # under the threshold: just an exchange mention
-                        exchange_records[ex] += 1
+            # A key counted as a whole: only first occurrences (samples) are wanted here.
+            u = plan.uncategorised
+            if u is not None and u in new_uncat:  # the first line of this coverage shape
+                st.add_uncategorised(u, new_uncat.pop(u), where, _message(raws[i]))
+            for _, m in plan.static:
+                tag = m.tag
+                if tag.startswith(_EXCHANGE_PREFIX):
                     continue
-                extra = extra[1]
-            j = i + 1
-            while j < n and info[lines[j]][0] == NONHEADER:
-                j += 1
-            rec = record_from_lines(header, [raw(k) for k in range(i + 1, j)], base + i)
-            st.add_detail(rec, matches(rec, extra), (fi, base + i))
-        self._see_time(lines, info, raw, range(n - 1, lead - 1, -1), first=False)
+                if tag not in st.tag_first:
+                    st.tag_first[tag] = where
+                samples = st.tag_samples.setdefault(tag, [])
+                if len(samples) < SAMPLES:
+                    samples.append((where, _clip(_message(raws[i]))))
+        self._see_time(keys, raws, plans, range(n - 1, lead - 1, -1), first=False)
 
-    def _see_time(self, lines, info, raw, order: range, *, first: bool) -> None:  # noqa: ANN001
+    def _see_time(self, keys, raws, plans, order: range, *, first: bool) -> None:  # noqa: ANN001
         """The chunk's first (or last) record time; records are in file order."""
         st = self.stats
         for i in order:
-            if info[lines[i]][0] != NONHEADER:
-                parts = parse_header(raw(i))
+            if plans[keys[i]].header:
+                parts = parse_header(raws[i])
                 if parts and parts[0] is not None:
                     if not first:
                         st.last_time = parts[0]
@@ -256,21 +342,29 @@ class Scanner:
                     return
 
 
-class _Offsets:
-    """Byte offsets of lines in their chunk, asked for in increasing order (C sums in between)."""
+_EXCHANGE_PREFIX = EXCHANGE_CATEGORY + "."
 
-    def __init__(self, lines: list[bytes]) -> None:
-        self.lines = lines
-        self.i = 0
-        self.pos = 0
 
-    def at(self, i: int) -> int:
-        if i < self.i:
-            self.i = self.pos = 0
-        if i > self.i:
-            self.pos += sum(map(len, self.lines[self.i : i])) + (i - self.i)
-            self.i = i
-        return self.pos
+def _merged(
+    static: tuple[tuple[int, CategoryMatch], ...], found: list[tuple[int, CategoryMatch]]
+) -> tuple[CategoryMatch, ...]:
+    """Static and per-line matches in table order (the order ``Categoriser.matches`` gives)."""
+    if not found:
+        return tuple(m for _, m in static)
+    if not static:
+        return tuple(m for _, m in found)
+    return tuple(m for _, m in sorted([*static, *found], key=lambda pm: pm[0]))
+
+
+def _message(raw: bytes) -> str:
+    parts = parse_header(raw)
+    return parts[3] if parts else raw.decode("utf-8", "replace")
+
+
+def _clip(text: str) -> str:
+    from tui.analysis.logs_stats import _clip as clip
+
+    return clip(text)
 
 
 def record_cut(buf: bytes, start: int = 0) -> int:

@@ -13,17 +13,23 @@ from collections import Counter
 from datetime import datetime
 from typing import Sequence
 
+import re
+
+from tui.analysis.logs_regex import DIGITS_TO_ZERO
 from tui.sources.logparse import (
+    ERROR_CATEGORY,
     ERROR_LEVELS,
+    EVENT_CATEGORY,
     EXCHANGE_CATEGORY,
     SLOW_TAG,
     Categoriser,
     CategoryMatch,
+    IncidentFolder,
     LogRecord,
+    is_detail_line,
     message_shape,
     numeric_fields,
 )
-from tui.analysis.logs_regex import DIGITS_TO_ZERO
 
 Where = tuple[int, int]
 
@@ -34,8 +40,12 @@ MAX_ERROR_TYPES = 500
 MAX_SLOW_OPS = 500
 SLOWEST = 10
 TOP_CAP = 20000  # distinct message shapes kept; over it, the rarer half is dropped
+UNCATEGORISED_CAP = 5000  # distinct uncategorised shapes kept, the same way
 OTHER = "(other)"
 _EXCHANGE_PREFIX = EXCHANGE_CATEGORY + "."
+_EVENT_PREFIX = EVENT_CATEGORY + "."
+_ERROR_PREFIX = ERROR_CATEGORY + "."
+_ZERO_RUNS = re.compile(rb"0{2,}")
 
 
 def _clip(text: str) -> str:
@@ -50,8 +60,26 @@ def _bump(counter: Counter[str], key: str, n: int, cap: int) -> None:
 
 
 def top_key(logger: str, level: str, message: str) -> bytes:
-    """The key under which a record counts as a "repeated message" (digits made equal)."""
-    return f"{logger} - {level} - {message}".encode("utf-8", "replace").translate(DIGITS_TO_ZERO)
+    """The key under which a record counts as a "repeated message": every run of digits is "0"."""
+    return collapse_digits(f"{logger} - {level} - {message}".encode("utf-8", "replace"))
+
+
+def collapse_digits(text: bytes) -> bytes:
+    return _ZERO_RUNS.sub(b"0", text.translate(DIGITS_TO_ZERO))
+
+
+def uncategorised_key(logger: str, level: str, message: str) -> str:
+    """How records without a category are grouped for the coverage list."""
+    return f"{_DIGIT_RUN.sub('N', logger)} - {level} - {message_shape(message, 150)}"
+
+
+_DIGIT_RUN = re.compile(r"[0-9]+")
+
+
+def categorised(matches: Sequence[CategoryMatch]) -> bool:
+    """A record is understood when a category other than an exchange mention or an error type
+    says what it is (an event echo counts: it names its event type)."""
+    return any(not m.tag.startswith((_EXCHANGE_PREFIX, _ERROR_PREFIX)) for m in matches)
 
 
 class ErrorGroup:
@@ -126,10 +154,22 @@ class LogStats:
         self.top: Counter[bytes] = Counter()
         self.top_where: dict[bytes, Where] = {}
         self.top_pruned = False
+        # One incident, one count: records whose every foldable tag belonged to an incident seen
+        # a few ms earlier (the same failure logged again); see IncidentFolder.
+        self.folded = 0
+        self.categorised = 0  # parsed records with a category (see ``categorised``)
+        self.uncategorised: Counter[str] = Counter()
+        self.uncategorised_sample: dict[str, tuple[Where, str]] = {}
+        self.uncategorised_pruned = False
+        self.error_records = 0  # ERROR/CRITICAL records, folded and detail lines included
+        self.error_folded = 0
+        self.error_details = 0  # indented lines of a multi-line error dump
+        self.folder = IncidentFolder()  # state of the scan, not merged
 
     # -- the reference path: one record at a time ----------------------------------------------
 
     def add_record(self, rec: LogRecord, matches: Sequence[CategoryMatch], where: Where) -> None:
+        """One record in file order (its incidents are folded here)."""
         self.lines += rec.line_count
         self.records += 1
         self.continuation += rec.line_count - 1
@@ -143,7 +183,19 @@ class LogStats:
             self.top[key] += 1
         else:
             self.add_top(key, 1, where)
-        self.add_detail(rec, matches, where)
+        self.add_categorised(rec, matches, where)
+
+    def add_categorised(
+        self, rec: LogRecord, matches: Sequence[CategoryMatch], where: Where
+    ) -> None:
+        """Coverage, incidents and details of one record (its level and shape counted apart)."""
+        if categorised(matches):
+            self.categorised += 1
+        else:
+            self.add_uncategorised(uncategorised_key(rec.logger, rec.level, rec.message), 1,
+                                   where, rec.message)
+        kept, folded = self.folder.apply(rec.time, matches)
+        self.add_detail(rec, kept, where, folded=folded)
 
     def see_time(self, t: datetime | None) -> None:
         if t is not None:
@@ -166,13 +218,32 @@ class LogStats:
         self.top_where = {k: w for k, w in self.top_where.items() if k in keep}
         self.top_pruned = True
 
+    def add_uncategorised(self, key: str, count: int, where: Where, text: str) -> None:
+        self.uncategorised[key] += count
+        old = self.uncategorised_sample.get(key)
+        if old is None or where < old[0]:
+            self.uncategorised_sample[key] = (where, _clip(text))
+        if len(self.uncategorised) > UNCATEGORISED_CAP:
+            keep = dict(self.uncategorised.most_common(UNCATEGORISED_CAP // 2))
+            self.uncategorised = Counter(keep)
+            self.uncategorised_sample = {
+                k: v for k, v in self.uncategorised_sample.items() if k in keep
+            }
+            self.uncategorised_pruned = True
+
     # -- what needs the record's real text ------------------------------------------------------
 
-    def add_detail(self, rec: LogRecord, matches: Sequence[CategoryMatch], where: Where) -> None:
-        """Tags, fields, exchanges, errors and timings of one record (levels are counted apart)."""
+    def add_detail(
+        self, rec: LogRecord, matches: Sequence[CategoryMatch], where: Where, *, folded: bool
+    ) -> None:
+        """Tags, fields, exchanges, errors and timings of one record (levels, shapes and
+        coverage are counted apart). ``matches`` are the tags left after folding; ``folded``
+        says the whole record was the same incident logged again."""
         exchanges = Categoriser.exchanges(rec, matches)
         for ex in exchanges:
             self.exchange_records[ex] += 1
+        if folded:
+            self.folded += 1
         for m in matches:
             tag = m.tag
             if tag.startswith(_EXCHANGE_PREFIX):
@@ -186,13 +257,32 @@ class LogStats:
             for name, value in numeric_fields(m):
                 self.field_sums[f"{tag}.{name}"] += value
             symbol = m.fields.get("symbol")
-            if symbol:
+            if symbol and not tag.startswith(_EVENT_PREFIX):
                 _bump(self.symbols.setdefault(tag, Counter()), symbol, 1, MAX_SYMBOLS)
             for ex in exchanges:
                 self.exchange_tags.setdefault(ex, Counter())[tag] += 1
             if tag == SLOW_TAG:
                 self._add_slow(m, rec, where)
         if rec.level in ERROR_LEVELS:
+            self.add_error(rec, matches, where, exchanges, folded=folded)
+
+    def add_error(
+        self,
+        rec: LogRecord,
+        matches: Sequence[CategoryMatch],
+        where: Where,
+        exchanges: Sequence[str],
+        *,
+        folded: bool,
+    ) -> None:
+        """An ERROR/CRITICAL record: a new error incident unless it is a line of a multi-line
+        dump or the same failure logged again."""
+        self.error_records += 1
+        if is_detail_line(rec.message):
+            self.error_details += 1
+        elif folded:
+            self.error_folded += 1
+        else:
             kind = Categoriser.error_type(rec, matches)
             group = self.errors.get(kind)
             if group is None:
@@ -200,11 +290,11 @@ class LogStats:
                     kind = OTHER
                 group = self.errors.setdefault(kind, ErrorGroup())
             group.add(rec, where)
-            self.error_modules[rec.logger] += 1
             hour = rec.time.strftime("%Y-%m-%d %H:00") if rec.time else "unknown"
             self.errors_per_hour[hour] += 1
             for ex in exchanges:
                 self.exchange_tags.setdefault(ex, Counter())["errors"] += 1
+        self.error_modules[rec.logger] += 1
 
     def _add_slow(self, m: CategoryMatch, rec: LogRecord, where: Where) -> None:
         took = m.duration_ms()
@@ -279,3 +369,15 @@ class LogStats:
             else:
                 self.add_top(key, n, _shift(where, shift))
         self.top_pruned = self.top_pruned or other.top_pruned
+        self.folded += other.folded
+        self.categorised += other.categorised
+        for key, n in other.uncategorised.items():
+            sample = other.uncategorised_sample.get(key)
+            if sample is None:
+                self.uncategorised[key] += n
+            else:
+                self.add_uncategorised(key, n, _shift(sample[0], shift), sample[1])
+        self.uncategorised_pruned = self.uncategorised_pruned or other.uncategorised_pruned
+        self.error_records += other.error_records
+        self.error_folded += other.error_folded
+        self.error_details += other.error_details

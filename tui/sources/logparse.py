@@ -37,6 +37,12 @@ HEADER_RE = re.compile(
 ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})
 EXCHANGE_CATEGORY = "exchange"  # sub-key = exchange name; searched in message and logger
 ERROR_CATEGORY = "error"  # applied to ERROR/CRITICAL records only, message + last traceback line
+EVENT_CATEGORY = "event"  # the event logger's echo: the tag is event.<captured event type>
+# Tags of these categories are never folded into incidents (see IncidentFolder): an exchange
+# mention and an error type describe the line, and each echo line is one row of the events table.
+UNFOLDED_CATEGORIES = frozenset({EXCHANGE_CATEGORY, ERROR_CATEGORY, EVENT_CATEGORY})
+# Records with the same tag, a compatible symbol and at most this far apart are one incident.
+FOLD_WINDOW_MS = 50
 SLOW_TAG = "timing.slow"  # kept only when the captured duration reaches the slow threshold
 DEFAULT_PATTERNS_PATH = Path(__file__).with_name("log_patterns.toml")
 
@@ -46,6 +52,8 @@ MAX_CONTINUATION = 500
 
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SYMBOL_RE = re.compile(r"\b[A-Z0-9]+/?(?:USDT|USDC|BUSD)(?::USDT|:USDC)?\b")
+# Ids that would make every message its own shape: UUIDs, hex addresses.
+_ID_RE = re.compile(r"\b[0-9a-fA-F]+(?:-[0-9a-fA-F]+){4}\b")
 _DIGITS_RE = re.compile(r"[0-9]+")
 
 
@@ -278,7 +286,7 @@ def _validated(raw: Mapping[str, object], where: str) -> PatternTable:
     return out
 
 
-_PLAIN, _EXCHANGE, _ERROR = 0, 1, 2  # which text a sub-key is searched in (see matches)
+_PLAIN, _EXCHANGE, _ERROR, _EVENT = 0, 1, 2, 3  # how a sub-key is searched (see matches)
 
 # A compiled sub-key: (kind, tag, rules); a rule is (needle, fold, regex) where ``needle`` is a
 # literal every match contains (checked first: ``in`` is ~20x cheaper than a regex search).
@@ -298,7 +306,8 @@ class Categoriser:
         self._entries: list[_Entry] = []
         self._regexes: list[list[re.Pattern[str]]] = []
         for category, subs in self.patterns.items():
-            kind = {EXCHANGE_CATEGORY: _EXCHANGE, ERROR_CATEGORY: _ERROR}.get(category, _PLAIN)
+            kind = {EXCHANGE_CATEGORY: _EXCHANGE, ERROR_CATEGORY: _ERROR,
+                    EVENT_CATEGORY: _EVENT}.get(category, _PLAIN)
             for key, sources in subs.items():
                 regexes = []
                 for source in sources:
@@ -333,21 +342,37 @@ class Categoriser:
             yield category, key, regexes
 
     def matches(
-        self, record: LogRecord, only: Iterable[int] | None = None
+        self,
+        record: LogRecord,
+        only: Iterable[int] | None = None,
+        *,
+        any_duration: bool = False,
     ) -> tuple[CategoryMatch, ...]:
         """Every sub-key that matches, in table order; the first matching regex gives the fields.
 
-        ``only`` restricts the check to those sub-keys (by ``rules()`` position): the analysis
-        passes the ones a line's shape could match, the rest cannot.
+        ``only`` restricts the check to those sub-keys (by ``rules()`` position, ascending): the
+        analysis passes the ones a line's shape could match, the rest cannot. ``any_duration``
+        keeps timing.slow whatever the duration (the analysis decides per line).
         """
+        return tuple(m for _, m in self.positioned(record, only, any_duration=any_duration))
+
+    def positioned(
+        self,
+        record: LogRecord,
+        only: Iterable[int] | None = None,
+        *,
+        any_duration: bool = False,
+    ) -> list[tuple[int, CategoryMatch]]:
+        """``matches`` with each match's sub-key position."""
         if not record.parsed:
-            return ()
+            return []
         msg = record.message
         folded: str | None = None
         is_error = record.level in ERROR_LEVELS
-        entries = self._entries if only is None else [self._entries[i] for i in only]
+        entries = self._entries
         found = []
-        for kind, tag, rules in entries:
+        for position in range(len(entries)) if only is None else only:
+            kind, tag, rules = entries[position]
             if kind == _ERROR and not is_error:
                 continue
             m = None
@@ -363,21 +388,25 @@ class Categoriser:
                 m = regex.search(msg)
                 if m is not None:
                     break
-            if m is None and kind != _PLAIN:
+            if m is None and kind in (_EXCHANGE, _ERROR):
                 other = record.logger if kind == _EXCHANGE else _last_traceback_line(record)
                 m = _search_rules(rules, other) if other else None
             if m is None:
                 continue
             groups = m.groupdict()
-            hit = CategoryMatch(
-                tag, {k: v for k, v in groups.items() if v is not None} if groups else {}
-            )
-            if tag == SLOW_TAG:
+            fields = {k: v for k, v in groups.items() if v is not None} if groups else {}
+            if kind == _EVENT:
+                if not fields.get("event"):
+                    continue
+                hit = CategoryMatch(f"{EVENT_CATEGORY}.{fields['event']}", fields)
+            else:
+                hit = CategoryMatch(tag, fields)
+            if tag == SLOW_TAG and not any_duration:
                 took = hit.duration_ms()
                 if took is not None and took < self.slow_ms:
                     continue
-            found.append(hit)
-        return tuple(found)
+            found.append((position, hit))
+        return found
 
     def categorise(self, record: LogRecord) -> tuple[str, ...]:
         return tuple(m.tag for m in self.matches(record))
@@ -385,12 +414,15 @@ class Categoriser:
     @staticmethod
     def error_type(record: LogRecord, matches: Sequence[CategoryMatch]) -> str:
         """How an ERROR record is grouped: a captured ``type`` (+ ``code``), else the message's
-        head."""
+        head (never a symbol, a severity word or an empty string)."""
         for m in matches:
             if m.category == ERROR_CATEGORY and m.fields.get("type"):
+                kind = m.fields["type"]
+                if m.tag == EXCHANGE_ERROR_TAG:
+                    kind = kind.lower()
                 code = m.fields.get("code")
-                return f"{m.fields['type']} {code}" if code else m.fields["type"]
-        return message_shape(record.message.split(": ", 1)[0])
+                return f"{kind} {code}" if code else kind
+        return error_head(record.message)
 
     @staticmethod
     def exchanges(record: LogRecord, matches: Sequence[CategoryMatch]) -> tuple[str, ...]:
@@ -435,14 +467,131 @@ def _last_traceback_line(record: LogRecord) -> str:
 
 
 def message_shape(text: str, limit: int = 100) -> str:
-    """A grouping key for similar messages: symbols -> <SYM>, digit runs -> N, leading emoji off."""
-    text = _SYMBOL_RE.sub("<SYM>", text)
+    """A grouping key for similar messages: symbols -> <SYM>, UUIDs -> <ID>, digit runs -> N,
+    leading emoji off."""
+    text = _ID_RE.sub("<ID>", _SYMBOL_RE.sub("<SYM>", text))
     text = _LEADING_NOISE_RE.sub("", _DIGITS_RE.sub("N", text)).rstrip()
     return text[:limit] or "(empty message)"
 
 
 # The emoji and markers the bot puts before its messages are not part of what the message says.
 _LEADING_NOISE_RE = re.compile(r"^[^\w<\"'(\[{]+")
+EXCHANGE_ERROR_TAG = f"{ERROR_CATEGORY}.exchange"
+# What an error's head must not be named by: a severity word the bot writes into the message
+# ("🔴 CRITICAL: ...", "ALERT: ..."), a leading symbol ("❌ SAROSUSDT: SL update FAILED ...").
+_SEVERITY_HEAD_RE = re.compile(r"^(?:CRITICAL|ALERT|ERROR|WARNING|WARN|FATAL|EMERGENCY)\s*[:!]+\s*")
+_SEVERITY_WORD_RE = re.compile(
+    r"(?:critical|alert|error|warning|warn|fatal|emergency)[\s:!.]*", re.IGNORECASE)
+_SYMBOL_HEAD_RE = re.compile(
+    r"^[A-Z0-9]*[A-Z][A-Z0-9]*(?:/[A-Z0-9]+(?::[A-Z0-9]+)?)?(?::| -) +")
+_NOT_A_TYPE = frozenset({"<SYM>", "<ID>", "N", "(empty message)"})
+
+
+def error_head(message: str) -> str:
+    """The head of an error message as a type: "Error fetching signals", "SL update FAILED on
+    exchange, state rolled back (keeping old stop N.N)", "Amount N.N < min N.N"."""
+    text = _LEADING_NOISE_RE.sub("", message.strip())
+    for _ in range(3):  # "🔴 CRITICAL: X: ..." has both
+        stripped = _SYMBOL_HEAD_RE.sub("", _SEVERITY_HEAD_RE.sub("", text))
+        stripped = _LEADING_NOISE_RE.sub("", stripped)
+        if stripped == text:
+            break
+        text = stripped
+    head = message_shape(_HEAD_END_RE.split(text, 1)[0])
+    if head in _NOT_A_TYPE or _SEVERITY_WORD_RE.fullmatch(head):
+        head = message_shape(text)
+    if head in _NOT_A_TYPE or _SEVERITY_WORD_RE.fullmatch(head):
+        return "(message without text)"
+    return head
+
+
+_HEAD_END_RE = re.compile(r": |(?<=!) ")
+
+
+def is_detail_line(message: str) -> bool:
+    """An indented message: a line of a multi-line dump the bot logs one record per line
+    ("   Entry price: $0.00807", "  - 1000TAGUSDT: no update for 180s"), not an error of its own."""
+    return message[:1].isspace()
+
+
+def is_foldable(tag: str) -> bool:
+    return tag.partition(".")[0] not in UNFOLDED_CATEGORIES
+
+
+def time_ms(when: datetime | None) -> int | None:
+    """A record's time in milliseconds on one scale (None stays None)."""
+    if when is None:
+        return None
+    return ((when.toordinal() * 24 + when.hour) * 60 + when.minute) * 60_000 + (
+        when.second * 1000 + when.microsecond // 1000)
+
+
+class IncidentFolder:
+    """One failure logged several times is one incident.
+
+    The bot logs one failure in several lines within the same few milliseconds: the module's line,
+    the event logger's echo of each event row, the exchange's error. A tag of a record is folded
+    when an earlier record of the same file has the same tag, a compatible symbol (equal, or
+    either one unknown) and a time at most ``window_ms`` away. Only the last record per (tag,
+    symbol) is remembered, so a decision depends on the last ``window_ms`` of the log alone: a
+    scan that starts mid-file gives the same answers once it has seen that much before its start.
+    """
+
+    MAX_KEYS = 20000  # remembered (tag, symbol) pairs; over it, the stale ones are dropped
+
+    def __init__(self, window_ms: int = FOLD_WINDOW_MS) -> None:
+        self.window_ms = window_ms
+        self._last: dict[str, dict[str | None, int]] = {}
+        self._size = 0
+
+    def folds(self, tag: str, symbol: str | None, ms: int | None) -> bool:
+        """Whether this occurrence of ``tag`` belongs to an incident already seen (and remember
+        it)."""
+        if ms is None:
+            return False
+        w = self.window_ms
+        seen = self._last.get(tag)
+        if seen is None:
+            seen = self._last[tag] = {}
+        hit = False
+        if seen:
+            if symbol is None:  # two records without a symbol may be two different things
+                hit = any(abs(ms - t) <= w for s, t in seen.items() if s is not None)
+            else:
+                t = seen.get(symbol)
+                hit = t is not None and abs(ms - t) <= w
+                if not hit:
+                    t = seen.get(None)
+                    hit = t is not None and abs(ms - t) <= w
+        if symbol not in seen:
+            self._size += 1
+            if self._size > self.MAX_KEYS:
+                self._prune(ms)
+        seen[symbol] = ms
+        return hit
+
+    def _prune(self, ms: int) -> None:
+        horizon = ms - 1000 * self.window_ms
+        for seen in self._last.values():
+            for key in [k for k, t in seen.items() if t < horizon]:
+                del seen[key]
+        self._size = sum(len(s) for s in self._last.values())
+
+    def apply(
+        self, when: datetime | None, matches: Sequence[CategoryMatch]
+    ) -> tuple[tuple[CategoryMatch, ...], bool]:
+        """``(matches without the folded ones, whether the record repeats an incident)``: a
+        record repeats an incident when one of its tags folded (its other tags still count:
+        the echo of a failed update also carries the update's duration)."""
+        ms = time_ms(when)
+        kept = []
+        folded = False
+        for m in matches:
+            if is_foldable(m.tag) and self.folds(m.tag, m.fields.get("symbol"), ms):
+                folded = True
+                continue
+            kept.append(m)
+        return tuple(kept), folded
 
 
 def required_literal(regex: re.Pattern[str]) -> tuple[str, bool] | None:
