@@ -299,10 +299,48 @@ def test_fixture_counts() -> None:
             {},
         ),
         (
-            "Request timeout for fetch_positions, retrying",
+            "Failed to fetch positions | ccxt.base.errors.RequestTimeout: bybit GET timed out",
             "WARNING",
             "core.exchange_manager",
-            {"timing.timeout"},
+            {"timing.timeout", "exchange.bybit"},
+            {},
+        ),
+        (  # the bot's case varies: "FAILED" here, "failed" in "Failed to set stop loss for X"
+            "❌ SAROSUSDT: SL update FAILED on exchange, state rolled back (keeping old stop 0.04)",
+            "ERROR",
+            "protection.trailing_stop",
+            {"stop_loss.failed"},
+            {"symbol": "SAROSUSDT"},
+        ),
+        (
+            "trailing_stop_sl_update_failed: {'symbol': 'PRCLUSDT', 'error': 'Exchange update "
+            "failed, state rolled back', 'proposed_new_stop': 0.0394617}",
+            "ERROR",
+            "core.event_logger",
+            {"stop_loss.failed", "event.trailing_stop_sl_update_failed", "error.event"},
+            {"symbol": "PRCLUSDT", "event": "trailing_stop_sl_update_failed"},
+        ),
+        (
+            "Trailing stop activated for CELOUSDT",
+            "INFO",
+            "core.position_manager",
+            {"trailing_stop.activated"},
+            {"symbol": "CELOUSDT"},
+        ),
+        (
+            "🔌 [MARK] Connecting to wss://fstream.binance.com/stream",
+            "INFO",
+            "websocket.binance_stream",
+            {"websocket.connecting", "exchange.binance"},
+            {},
+        ),
+        ("✅ [MARK] Connected", "INFO", "websocket.binance_stream",
+         {"websocket.connected", "exchange.binance"}, {}),
+        (
+            "Too many consecutive errors, reconnecting...",
+            "WARNING",
+            "websocket.improved_stream",
+            {"websocket.reconnect"},
             {},
         ),
         (
@@ -340,6 +378,9 @@ def test_categories_from_real_shapes(
         "config: heartbeat_timeout=90",  # a setting, not a timeout
         "✅ X1USDT: SL updated via trading_stop in 85.10ms",  # under the slow threshold
         "✅ [Bybit] Custom pong received at 12:00:01 (RTT: 0.12s)",
+        "SmartTrailingStopManager initialized with 30s timeout",  # a setting
+        "trailing_stop_updated: {'symbol': 'X', 'action': 'skipped', 'skip_reason': "
+        "'rate_limit: 3.1s elapsed, need 10s (wait 6.9s)'}",  # the trailing stop's own pacing
     ],
 )
 def test_not_timing_issues(cat: Categoriser, message: str) -> None:

@@ -44,7 +44,7 @@ def test_text_report(capsys: pytest.CaptureFixture[str]) -> None:
         "WebSocket health",
         "Waves and signals",
         "Timing issues",
-        "Errors: 9 ERROR/CRITICAL records",
+        "Errors: 8 incidents in 9 ERROR/CRITICAL records (1 repeats folded",
         "Per exchange",
         "Most repeated messages",
     ):
@@ -63,30 +63,30 @@ def test_json_report_has_the_known_counts(capsys: pytest.CaptureFixture[str]) ->
     )
 
     pos = r["position"]
-    assert pos["counts"] == {"opened": 2, "closed": 1, "open_failed": 2}
+    # "Error opening position for AVLUSDT" and "Atomic operation failed: pos_AVLUSDT_..." 1 ms
+    # apart are one failed open
+    assert {k: pos["counts"][k] for k in ("opened", "closed", "open_failed")} == {
+        "opened": 2,
+        "closed": 1,
+        "open_failed": 1,
+    }
     assert dict(pos["symbols"]["opened"]) == {"PUNDIXUSDT": 1, "1000PEPEUSDT": 1}
     assert pos["first"]["opened"] == {"file": str(FIXTURE), "line": 7}
-    assert r["stop_loss"]["counts"] == {
-        "set": 2,
-        "verified": 3,
-        "updated": 2,
-        "triggered": 0,
-        "missing": 0,
-        "failed": 0,
-    }
+    sl = r["stop_loss"]["counts"]
+    assert (sl["set"], sl["verified"], sl["updated"], sl["missing"], sl["failed"]) == (2, 3, 2, 0, 0)
     assert (
         r["trailing_stop"]["counts"]["activated"] == 1
         and r["trailing_stop"]["counts"]["updated"] == 1
     )
     ws = r["websocket"]["counts"]
     assert (ws["connecting"], ws["connected"], ws["reconnect"], ws["stale"]) == (1, 1, 2, 0)
-    assert r["wave"]["counts"] == {"detected": 1, "completed": 1, "processed": 1}
+    assert r["wave"]["counts"] == {"detected": 1, "completed": 1, "processed": 1, "waiting": 0}
     assert r["wave"]["sums"]["detected.signals"] == 39
     assert (r["wave"]["sums"]["completed.opened"], r["wave"]["sums"]["completed.failed"]) == (2, 1)
 
     timing = r["timing"]
     assert timing["counts"] == {
-        "timeout": 1,
+        "timeout": 0,  # "Request timeout for ..." is not the bot's wording (see log_patterns.toml)
         "rate_limit": 1,
         "slow": 2,
     }  # "Order 42913 ... 0.0429" is not one
@@ -94,7 +94,7 @@ def test_json_report_has_the_known_counts(capsys: pytest.CaptureFixture[str]) ->
     assert timing["slow_threshold_ms"] == 1000.0
 
     errors = r["errors"]
-    assert errors["total"] == 9
+    assert (errors["total"], errors["records"], errors["folded"]) == (8, 9, 1)
     by_type = {g["type"]: g for g in errors["by_type"]}
     fetch = by_type["Error fetching signals"]
     assert fetch["count"] == 2
@@ -107,7 +107,8 @@ def test_json_report_has_the_known_counts(capsys: pytest.CaptureFixture[str]) ->
     assert "Decimal is not JSON serializable" in by_type["TypeError"]["samples"][0]["text"]
     assert {"ExchangeError", "bybit 110043", "Unclosed client session"} <= set(by_type)
     assert errors["by_module"]["core.signal_processor_websocket"] == 2
-    assert errors["per_hour"] == {"2025-10-15 13:00": 4, "2025-10-15 14:00": 5}
+    assert errors["per_hour"] == {"2025-10-15 13:00": 3, "2025-10-15 14:00": 5}
+    assert r["coverage"]["folded"] == 1 and 0 < r["coverage"]["share"] < 1
 
     assert r["exchanges"]["bybit"]["records"] == 5 and r["exchanges"]["binance"]["records"] == 3
     assert r["exchanges"]["bybit"]["timing.rate_limit"] == 1

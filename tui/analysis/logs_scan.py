@@ -193,7 +193,7 @@ class Scanner:
             lines.pop()
         for rec in parse_lines(lines):
             if rec.parsed:
-                folder.apply(rec.time, cat.matches(rec))
+                folder.apply(rec, cat.matches(rec))
 
     def feed(self, chunk: bytes) -> None:
         """Scan a chunk that ends at a line boundary (or at the end of the input)."""

@@ -194,7 +194,7 @@ class LogStats:
         else:
             self.add_uncategorised(uncategorised_key(rec.logger, rec.level, rec.message), 1,
                                    where, rec.message)
-        kept, folded = self.folder.apply(rec.time, matches)
+        kept, folded = self.folder.apply(rec, matches)
         self.add_detail(rec, kept, where, folded=folded)
 
     def see_time(self, t: datetime | None) -> None:

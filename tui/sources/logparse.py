@@ -531,63 +531,72 @@ class IncidentFolder:
 
     The bot logs one failure in several lines within the same few milliseconds: the module's line,
     the event logger's echo of each event row, the exchange's error. A tag of a record is folded
-    when an earlier record of the same file has the same tag, a compatible symbol (equal, or
-    either one unknown) and a time at most ``window_ms`` away. Only the last record per (tag,
-    symbol) is remembered, so a decision depends on the last ``window_ms`` of the log alone: a
-    scan that starts mid-file gives the same answers once it has seen that much before its start.
+    when an earlier record of the same file has the same tag and a time at most ``window_ms``
+    away, and either the same symbol or, for warnings and errors, one of the two without a symbol
+    ("Failed to set Bybit Stop Loss: ..." between two lines about AGIUSDT). Two records without a
+    symbol are not folded: they may be about two different things. Only the last record per
+    (tag, symbol) is remembered, so a decision depends on the last ``window_ms`` of the log alone:
+    a scan that starts mid-file gives the same answers once it has seen that much before it.
     """
 
     MAX_KEYS = 20000  # remembered (tag, symbol) pairs; over it, the stale ones are dropped
+    LOOSE_LEVELS = frozenset({"WARNING", "ERROR", "CRITICAL"})
 
     def __init__(self, window_ms: int = FOLD_WINDOW_MS) -> None:
         self.window_ms = window_ms
-        self._last: dict[str, dict[str | None, int]] = {}
+        self._last: dict[str, dict[str, int]] = {}  # tag -> symbol -> time
+        self._loose: dict[str, dict[str | None, int]] = {}  # the same, warnings and errors only
         self._size = 0
 
-    def folds(self, tag: str, symbol: str | None, ms: int | None) -> bool:
+    def folds(self, tag: str, symbol: str | None, ms: int | None, loose: bool = False) -> bool:
         """Whether this occurrence of ``tag`` belongs to an incident already seen (and remember
-        it)."""
+        it); ``loose``: the record is a warning or an error."""
         if ms is None:
             return False
         w = self.window_ms
-        seen = self._last.get(tag)
-        if seen is None:
-            seen = self._last[tag] = {}
         hit = False
-        if seen:
-            if symbol is None:  # two records without a symbol may be two different things
-                hit = any(abs(ms - t) <= w for s, t in seen.items() if s is not None)
-            else:
-                t = seen.get(symbol)
+        if symbol is not None:
+            seen = self._last.setdefault(tag, {})
+            t = seen.get(symbol)
+            hit = t is not None and abs(ms - t) <= w
+            if not hit and loose:
+                t = self._loose.get(tag, {}).get(None)
                 hit = t is not None and abs(ms - t) <= w
-                if not hit:
-                    t = seen.get(None)
-                    hit = t is not None and abs(ms - t) <= w
-        if symbol not in seen:
-            self._size += 1
-            if self._size > self.MAX_KEYS:
-                self._prune(ms)
-        seen[symbol] = ms
+            if symbol not in seen:
+                self._grown(ms)
+            seen[symbol] = ms
+        elif loose:
+            hit = any(abs(ms - t) <= w for s, t in self._loose.get(tag, {}).items()
+                      if s is not None)
+        if loose:
+            seen_loose = self._loose.setdefault(tag, {})
+            if symbol not in seen_loose:
+                self._grown(ms)
+            seen_loose[symbol] = ms
         return hit
 
-    def _prune(self, ms: int) -> None:
-        horizon = ms - 1000 * self.window_ms
-        for seen in self._last.values():
-            for key in [k for k, t in seen.items() if t < horizon]:
-                del seen[key]
-        self._size = sum(len(s) for s in self._last.values())
+    def _grown(self, ms: int) -> None:
+        self._size += 1
+        if self._size > self.MAX_KEYS:
+            horizon = ms - 1000 * self.window_ms
+            for table in (self._last, self._loose):
+                for seen in table.values():
+                    for key in [k for k, t in seen.items() if t < horizon]:
+                        del seen[key]
+            self._size = sum(len(s) for t in (self._last, self._loose) for s in t.values())
 
     def apply(
-        self, when: datetime | None, matches: Sequence[CategoryMatch]
+        self, record: LogRecord, matches: Sequence[CategoryMatch]
     ) -> tuple[tuple[CategoryMatch, ...], bool]:
         """``(matches without the folded ones, whether the record repeats an incident)``: a
         record repeats an incident when one of its tags folded (its other tags still count:
         the echo of a failed update also carries the update's duration)."""
-        ms = time_ms(when)
+        ms = time_ms(record.time)
+        loose = record.level in self.LOOSE_LEVELS
         kept = []
         folded = False
         for m in matches:
-            if is_foldable(m.tag) and self.folds(m.tag, m.fields.get("symbol"), ms):
+            if is_foldable(m.tag) and self.folds(m.tag, m.fields.get("symbol"), ms, loose):
                 folded = True
                 continue
             kept.append(m)
