@@ -197,6 +197,45 @@ def test_endless_line_is_not_buffered_forever(
     assert got and sum(map(len, got)) <= 300
 
 
+def test_a_line_over_the_cap_is_one_cut_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logtail, "MAX_LINE_BYTES", 100)
+    log = tmp_path / "bot.log"
+    log.write_bytes(b"")
+    t = LogTailer([log], watch=False, chunk_size=64)  # the long line arrives in pieces
+    t.poll()
+    head = b"2025-10-15 13:00:00,001 - core.x - ERROR - "
+    with open(log, "ab") as fh:
+        fh.write(head + b"y" * 250 + b"\n" + head.replace(b"00,001", b"01,000") + b"next\n")
+    records = [r for _ in range(20) for r in t.poll().records] + list(t.flush().records)
+    assert [r.record.line for r in records] == [1, 2]
+    first = records[0].record
+    assert first.continuation == () and len(first.message) <= 100
+    assert records[1].record.message == "next"
+    counters = t.counters()
+    assert (counters.lines, counters.long_lines) == (2, 1)
+
+
+def test_tailer_folds_one_failure_logged_three_times(tmp_path: Path) -> None:
+    """The same incident folding as `botmon logs`: two echo lines and the module line of one
+    failed stop-loss update (the real storm of 2025-10-23) count once."""
+    log = tmp_path / "bot.log"
+    log.write_bytes(b"")
+    t = LogTailer([log], watch=False)
+    t.poll()
+    echo = ("2025-10-23 16:54:57,598 - core.event_logger - ERROR - trailing_stop_sl_update_failed: "
+            "{'symbol': 'PRCLUSDT', 'error': 'Exchange update failed, state rolled back'}")
+    module = ("2025-10-23 16:54:57,598 - protection.trailing_stop - ERROR - ❌ PRCLUSDT: SL update "
+              "FAILED on exchange, state rolled back (keeping old stop 0.0394)")
+    later = module.replace("16:54:57,598", "16:55:07,534")
+    log.write_text("\n".join([echo, echo, module, later]) + "\n", encoding="utf-8")
+    records = list(t.poll().records) + list(t.flush().records)
+    assert [r.folded for r in records] == [False, True, True, False]
+    assert [("stop_loss.failed" in (m.tag for m in r.matches)) for r in records] == [
+        True, False, False, True]
+
+
 # -- LogTailer ----------------------------------------------------------------------------------
 
 

@@ -220,7 +220,15 @@ async def test_log_records_feed_every_window_and_the_tail(bot_db, tmp_path):
                      f"{stamp} - websocket.improved_stream - INFO - Waiting 5s before reconnect "
                      "attempt 1\n"
                      f"{stamp} - core.position_manager - WARNING - ⚠️ Stop Loss already exists "
-                     "at 1.5, skipping\n")
+                     "at 1.5, skipping\n"
+                     # the health report's status line is not a reconnect
+                     f"{stamp} - __main__ - WARNING -   - Signal Processor: degraded - WebSocket "
+                     "reconnecting (attempt 1)\n"
+                     # one failed SL update logged twice in the same millisecond: one incident
+                     f"{stamp} - core.event_logger - ERROR - trailing_stop_sl_update_failed: "
+                     "{'symbol': 'SAROSUSDT', 'error': 'Exchange update failed'}\n"
+                     f"{stamp} - protection.trailing_stop - ERROR - ❌ SAROSUSDT: SL update "
+                     "FAILED on exchange, state rolled back (keeping old stop 0.04)\n")
     monitor.poll_log()
     # The last record is finished by the next one or by a flush (a quiet log, shutdown).
     monitor.take_log(monitor.log_feed.entries(monitor.log_feed.tailer.flush(), monitor.now()),
@@ -228,12 +236,16 @@ async def test_log_records_feed_every_window_and_the_tail(bot_db, tmp_path):
     view = await monitor.tick()
     # All-time, not the current minute: the records may fall in the next minute (near :59).
     current = view.windows["all_time"]
-    assert current["log_errors"] == 1 and current["log_warnings"] == 1
+    assert current["log_errors"] == 2 and current["log_warnings"] == 2
     assert current["log_tracebacks"] == 1
     assert current["log_ws_reconnects"] == 1 and current["log_ws_disconnects"] == 1
-    assert view.value("log_records", "all_time") == 3
+    assert current["log_sl_failures"] == 1 and current["log_folded"] == 1
+    assert view.value("log_records", "all_time") == 6
+    # the tailer's own health: every physical line read (tracebacks included)
+    assert current["log_lines"] == 9 and current.get("log_rotations", 0) == 0
     assert view.value("log_silent_s", "current") is not None
-    assert [e.level for e in view.log_tail] == ["ERROR", "INFO", "WARNING"]
+    assert [e.level for e in view.log_tail] == ["ERROR", "INFO", "WARNING", "WARNING", "ERROR",
+                                                "ERROR"]
     assert view.log_tail[0].traceback[-1] == "ConnectionError: boom"
     await monitor.close()
 

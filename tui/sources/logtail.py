@@ -22,11 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from tui.sources.logparse import Categoriser, CategoryMatch, LogRecord, RecordAssembler
+from tui.sources.logparse import (
+    Categoriser,
+    CategoryMatch,
+    IncidentFolder,
+    LogRecord,
+    RecordAssembler,
+)
 
 CHUNK_SIZE = 64 * 1024  # one read; toolong reads 64 KiB too
 MAX_LINES = 5000  # lines handed out per read_available() call
-MAX_LINE_BYTES = 1 << 20  # an unterminated "line" longer than this is handed out as it is
+MAX_LINE_BYTES = 1 << 20  # a line is cut here; the rest of it is dropped and counted
 _FINGERPRINT = 256  # leading bytes that identify a file's content (truncate-and-regrow check)
 
 # What the path looks like once the open handle has been read to its end.
@@ -77,6 +83,8 @@ class FileFollower:
         self._fingerprint = b""
         self._partial = b""
         self._skip_to_newline = False  # started mid-line at the end of an existing file
+        self._discard_to_newline = False  # the rest of a line cut at MAX_LINE_BYTES
+        self.long_lines = 0  # lines longer than MAX_LINE_BYTES (cut)
         self._pending: deque[bytes] = deque()
         self._next_line = 1  # number of the next line to hand out
         self._started = False
@@ -151,18 +159,23 @@ class FileFollower:
         self.bytes_read += len(data)
         if len(self._fingerprint) < _FINGERPRINT and self._offset > len(self._fingerprint):
             self._fingerprint = os.pread(self._fh.fileno(), _FINGERPRINT, 0)
-        if self._skip_to_newline:
+        if self._skip_to_newline or self._discard_to_newline:
             cut = data.find(b"\n")
             if cut < 0:
                 return True
             data = data[cut + 1 :]
-            self._skip_to_newline = False
-            self._next_line += 1  # the tail of a line whose start we did not see
+            if self._skip_to_newline:
+                self._next_line += 1  # the tail of a line whose start we did not see
+            self._skip_to_newline = self._discard_to_newline = False
         parts = (self._partial + data).split(b"\n")
         self._partial = parts.pop()
-        if len(self._partial) > MAX_LINE_BYTES:  # never buffer without bound
-            parts.append(self._partial)
+        if len(self._partial) > MAX_LINE_BYTES:
+            # Never buffer without bound: the line's first MiB goes out as the line, the rest of
+            # it is dropped (not handed out as more "lines", which would read as a traceback).
+            parts.append(self._partial[:MAX_LINE_BYTES])
             self._partial = b""
+            self._discard_to_newline = True
+            self.long_lines += 1
         self._pending.extend(parts)
         return True
 
@@ -179,7 +192,7 @@ class FileFollower:
         self._ident = (st.st_dev, st.st_ino)
         self._partial = b""
         self._fingerprint = b""
-        self._skip_to_newline = False
+        self._skip_to_newline = self._discard_to_newline = False
         self._offset = 0
         self._next_line = 1
         self.generation += 1
@@ -212,7 +225,7 @@ class FileFollower:
         self._fh.seek(0)
         self._offset = 0
         self._fingerprint = b""
-        self._skip_to_newline = False
+        self._skip_to_newline = self._discard_to_newline = False
         self._next_line = 1
 
     def _rewritten(self) -> bool:
@@ -267,8 +280,9 @@ def newest_match(pattern: str) -> str | None:
 @dataclass(frozen=True, slots=True)
 class TaggedRecord:
     record: LogRecord
-    matches: tuple[CategoryMatch, ...]
+    matches: tuple[CategoryMatch, ...]  # after folding: a repeated incident's tags are left out
     source: str  # the file it was read from
+    folded: bool = False  # the record repeated an incident already counted (IncidentFolder)
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -286,6 +300,7 @@ class TailCounters:
     rotations: int
     truncations: int
     files: tuple[str, ...]  # the files currently followed (missing ones are left out)
+    long_lines: int = 0  # lines cut at MAX_LINE_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +336,8 @@ class LogTailer:
             for s in specs
         ]
         self._assemblers = [RecordAssembler() for _ in self.followers]
+        # The same incident folding as `botmon logs`, per followed file.
+        self._folders = [IncidentFolder() for _ in self.followers]
         self._generations = [0 for _ in self.followers]
         self._sources = ["" for _ in self.followers]
         self._last_line_at = [0.0 for _ in self.followers]
@@ -340,6 +357,7 @@ class LogTailer:
             if got and follower.generation != self._generations[i]:
                 # A new file (or the same one truncated): its lines are numbered from its start.
                 self._emit(i, asm.restart(follower.first_line), out)
+                self._folders[i] = IncidentFolder()
                 self._generations[i] = follower.generation
                 self._sources[i] = follower.path or follower.spec
             if got:
@@ -366,6 +384,7 @@ class LogTailer:
             bytes=sum(f.bytes_read for f in self.followers),
             rotations=sum(f.rotations for f in self.followers),
             truncations=sum(f.truncations for f in self.followers),
+            long_lines=sum(f.long_lines for f in self.followers),
             files=tuple(f.path for f in self.followers if f.path and os.path.exists(f.path)),
         )
 
@@ -413,7 +432,8 @@ class LogTailer:
     def _emit(self, i: int, rec: LogRecord | None, out: list[TaggedRecord]) -> None:
         if rec is not None:
             source = self._sources[i] or self.followers[i].spec
-            out.append(TaggedRecord(rec, self.categoriser.matches(rec), source))
+            kept, folded = self._folders[i].apply(rec, self.categoriser.matches(rec))
+            out.append(TaggedRecord(rec, kept, source, folded))
 
     def _batch(self, records: list[TaggedRecord], lines: int) -> LogBatch:
         more = any(f.has_more for f in self.followers)

@@ -82,16 +82,25 @@ HEALTH: dict[str, str] = {
 # timestamp: metric -> (description, level set or None, tag prefixes or None, traceback only).
 LOG_COUNTERS: dict[str, str] = {
     "log_records": "log records (entries; a traceback belongs to its record)",
-    "log_errors": "log records at level ERROR or CRITICAL",
+    "log_errors": "error incidents in the log: ERROR/CRITICAL records, one failure logged "
+                  "several times counted once, lines of a multi-line dump not counted",
     "log_warnings": "log records at level WARNING",
     "log_tracebacks": "log records carrying a traceback",
-    "log_ws_reconnects": "WebSocket reconnects seen in the log",
+    "log_ws_reconnects": "WebSocket reconnects seen in the log (not the health report's "
+                         "status lines)",
     "log_ws_disconnects": "WebSocket disconnects and failed connections seen in the log",
     "log_timeouts": "timeouts seen in the log",
     "log_rate_limits": "rate-limit answers seen in the log",
     "log_positions_opened": "positions opened, as the log says",
     "log_positions_closed": "positions closed, as the log says",
+    "log_sl_failures": "stop-loss placements or trailing-stop SL updates that failed (incidents)",
+    "log_folded": "log records that repeated an incident already counted",
     "log_unparsed": "log lines that did not match the bot's format",
+    # The tailer's own health, counted into the minute the monitor read them:
+    "log_lines": "physical lines read from the bot's log (compare with wc -l)",
+    "log_rotations": "times the followed log file was rotated or replaced",
+    "log_truncations": "times the followed log file was truncated in place",
+    "log_long_lines": "log lines longer than 1 MiB (cut; the rest of the line dropped)",
 }
 LOG_TAGS: dict[str, tuple[str, ...]] = {
     "log_ws_reconnects": ("websocket.reconnect",),
@@ -100,7 +109,13 @@ LOG_TAGS: dict[str, tuple[str, ...]] = {
     "log_rate_limits": ("timing.rate_limit",),
     "log_positions_opened": ("position.opened",),
     "log_positions_closed": ("position.closed",),
+    "log_sl_failures": ("stop_loss.failed",),
 }
+# Marks the log feed adds to a record's tags (they are not categories).
+LOG_FOLDED_MARK = "log.folded"  # the record repeated an incident already counted
+LOG_DETAIL_MARK = "log.detail"  # an indented line of a multi-line dump
+# The tailer's health counters, from its running totals (LogFeed hands over the differences).
+LOG_SOURCE_COUNTERS = ("log_lines", "log_rotations", "log_truncations", "log_long_lines")
 LOG_HEALTH: dict[str, str] = {
     "log_silent_s": "seconds since the bot's log last grew",
 }
@@ -194,8 +209,12 @@ def log_counters_for(level: str, tags: tuple[str, ...], traceback: bool,
         return ["log_unparsed"]
     found = ["log_records"]
     level = level.upper()
+    folded = LOG_FOLDED_MARK in tags
+    if folded:
+        found.append("log_folded")
     if level in ("ERROR", "CRITICAL"):
-        found.append("log_errors")
+        if not folded and LOG_DETAIL_MARK not in tags:
+            found.append("log_errors")
     elif level == "WARNING":
         found.append("log_warnings")
     if traceback:

@@ -169,6 +169,15 @@ class MetricStore:
             if self._in_run(entry.at):
                 self.all_time.update(names)
             self.log_tail.append(entry)
+        # The tailer's own counts (lines read, rotations, ...) go into the minute it read them.
+        source_counts = getattr(entries, "source_counts", None)
+        seen_at = grew_at or self.last_now
+        if source_counts and seen_at is not None:
+            bucket = self.bucket(minute_of(seen_at))
+            if bucket is not None:
+                bucket.counters.update(source_counts)
+            if self._in_run(seen_at):
+                self.all_time.update(source_counts)
 
     def _in_run(self, ts: datetime) -> bool:
         return ts >= self.run_start and (self.run_end is None or ts <= self.run_end)
