@@ -215,6 +215,25 @@ def test_unreadable_inputs(
     assert err.startswith(f"botmon logs: {bad}: ") and problem in err
 
 
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "empty file(s): no log lines"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "binary data"),
+        (b"hello\nthis is not the bot's log\n", "no line in the bot's log format"),
+    ],
+)
+def test_empty_binary_or_foreign_file_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, problem: str
+) -> None:
+    bad = tmp_path / "bot.log"
+    bad.write_bytes(content)
+    code, out, err = run(capsys, bad)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"botmon logs: {bad}: ") and problem in err
+
+
 def test_patterns_file_overrides_and_reports_bad_regex(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -263,3 +282,14 @@ def test_fast_scan_agrees_with_the_record_by_record_reference(
     assert fast_report["lines"] == path.read_bytes().count(b"\n") >= 30_000
     assert fast_report["errors"]["total"] > 0 and fast_report["continuation_lines"] > 0
     assert _comparable(fast_report) == _comparable(ref_report)
+
+
+def test_config_patterns_apply_as_in_the_live_monitor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`botmon logs --config` reads the log with the live monitor's categories."""
+    config = tmp_path / "botmon.toml"
+    config.write_text("[logs]\npatterns = { funding = { paid = ['Order \\d+ placed'] } }\n",
+                      encoding="utf-8")
+    r = run_json(capsys, "--config", config, FIXTURE)
+    assert r["funding"]["counts"] == {"paid": 1}

@@ -141,6 +141,10 @@ def _first_time(path: str, gz: bool) -> datetime | None:
     finally:
         reader.close()
         raw.close()
+    if b"\x00" in head[:65536]:  # text logs hold no NUL bytes; an image, an archive, a core do
+        raise BotmonError(
+            path, "binary data, not a text log", "give the bot's log files (bot.log, bot.log.1 ...)"
+        )
     for m in _HEADER_LINE_RE.finditer(head):
         parts = parse_header(m.group(0))
         if parts and parts[0] is not None:
@@ -322,6 +326,15 @@ def analyse_files(
             except (OSError, EOFError, zlib.error) as err:
                 raise BotmonError(unit.path, _describe(err, unit.gz), "check the file") from None
     stats = merger.finish()
+    if stats.records - stats.unparsed == 0:  # nothing to analyse: say so instead of a report
+        where = ", ".join(f.path for f in files)
+        if all(f.size == 0 for f in files):
+            raise BotmonError(where, "empty file(s): no log lines", "is the bot writing here?")
+        raise BotmonError(
+            where,
+            "no line in the bot's log format (YYYY-MM-DD HH:MM:SS,mmm - logger - LEVEL - message)",
+            "give the bot's own log, not another file",
+        )
     return LogAnalysis(
         files, stats, cat, time.perf_counter() - started, jobs if parallel else 1, len(units)
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -64,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TOML",
         help="TOML file overriding log categories: [category] subkey = ['regex', ...]",
     )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="botmon config whose [logs] patterns apply, as in the live monitor (default "
+        "./botmon.toml or $BOTMON_CONFIG when present)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="never draw a progress bar")
 
 
@@ -98,9 +105,21 @@ def _slow_ms(args: argparse.Namespace) -> float:
     return 1000.0 if value is None else float(value)
 
 
+def _config_patterns(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The live monitor's pattern overrides, so both read the log with the same categories."""
+    from tui.config import find_config_file, load_config
+
+    given = getattr(args, "config", None)
+    if not given and find_config_file(None, os.environ) is None:
+        return None
+    return dict(load_config(given).logs.patterns) or None
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any] | None:
     merged: dict[str, dict[str, Any]] = {}
-    for source in (getattr(args, "log_patterns", None), _read_patterns(args.patterns)):
+    sources = (_config_patterns(args), getattr(args, "log_patterns", None),
+               _read_patterns(args.patterns))
+    for source in sources:
         for category, subs in (source or {}).items():
             if not isinstance(subs, dict):
                 raise BotmonError(
