@@ -18,18 +18,23 @@ from __future__ import annotations
 import re
 from collections import Counter, deque
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import compress
 
 from tui.analysis.logs_regex import DIGITS_TO_ZERO, is_key_exact
-from tui.analysis.logs_stats import LogStats, categorised, uncategorised_key
+from tui.analysis.logs_stats import MAX_SYMBOLS, LogStats, _bump, categorised, uncategorised_key
 from tui.sources.logparse import (
     ERROR_CATEGORY,
     ERROR_LEVELS,
     EXCHANGE_CATEGORY,
+    SLOW_TAG,
     Categoriser,
     CategoryMatch,
+    EVENT_CATEGORY,
+    IncidentFolder,
     LogRecord,
     fold_text,
+    time_ms,
     is_foldable,
     numeric_fields,
     parse_header,
@@ -70,6 +75,11 @@ class KeyPlan:
     per_line: bool = False  # dynamic sub-keys, or an ERROR record: each line is looked at
     uncategorised: str | None = None  # the coverage key, when the key has no category
     exchanges: tuple[str, ...] = ()  # of the static matches (bulk counting)
+    # The common case, looked at per line without the record parser: the only per-line work is
+    # folding these (tag, symbol) pairs (symbols without digits are the key's own).
+    lean: tuple[tuple[str, str | None], ...] | None = None
+    logger: str = ""
+    error_type: str | None = None  # of an ERROR key whose type the key decides
 
 
 NONHEADER = KeyPlan(False)
@@ -98,6 +108,10 @@ class ShapeClassifier:
                 text, fold = lit
                 needles.append((_collapse_text(text), fold))
             self.needles.append(needles)
+        self.exact_positions = [i for i, exact in enumerate(self.exact) if exact]
+        # An error's type is decided on the key when every [error] sub-key is key-exact.
+        self.error_static = all(self.exact[i] for i in self.errors)
+        self.inexact = [i for i, exact in enumerate(self.exact) if not exact]
         self.cache: dict[bytes, KeyPlan] = {}
 
     def classify(self, key: bytes) -> KeyPlan:
@@ -113,25 +127,22 @@ class ShapeClassifier:
         is_error = level in ERROR_LEVELS
         folded_msg = fold_text(message)
         folded_logger = fold_text(logger)
-        cat = self.categoriser
         static: list[tuple[int, CategoryMatch]] = []
-        dynamic: list[int] = []
-        for i, kind in enumerate(self.kinds):
-            if kind == ERROR_CATEGORY and not is_error:
-                continue
-            if self.exact[i]:
-                found = cat.matches(rec, (i,), any_duration=True)
-                if not found:
-                    continue
-                hit = found[0]
-                if is_foldable(hit.tag) or any("0" in v for v in hit.fields.values()):
-                    dynamic.append(i)  # incidents need the real symbol; sums the real numbers
-                else:
-                    static.append((i, hit))
-            elif self._could_match(i, message, folded_msg, logger, folded_logger, kind):
-                dynamic.append(i)
+        dynamic: list[int] = [
+            i
+            for i in self.inexact
+            if (is_error or self.kinds[i] != ERROR_CATEGORY)
+            and self._could_match(i, message, folded_msg, logger, folded_logger, self.kinds[i])
+        ]
+        for i, hit in self.categoriser.positioned(rec, self.exact_positions, any_duration=True):
+            if is_foldable(hit.tag) or any("0" in v for v in hit.fields.values()):
+                dynamic.append(i)  # incidents need the real symbol; sums need the real numbers
+            else:
+                static.append((i, hit))
+        dynamic.sort()
         matches = [hit for _, hit in static]
         known = not dynamic and not categorised(matches)
+        lean, error_type = self._lean(rec, static, dynamic)
         return KeyPlan(
             True,
             level,
@@ -141,7 +152,39 @@ class ShapeClassifier:
             bool(dynamic) or is_error,
             uncategorised_key(logger, level, message) if known else None,
             Categoriser.exchanges(rec, matches),
+            lean,
+            logger,
+            error_type,
         )
+
+    def _lean(
+        self, rec: LogRecord, static: list[tuple[int, CategoryMatch]], dynamic: list[int]
+    ) -> tuple[tuple[tuple[str, str | None], ...] | None, str | None]:
+        """The (tag, symbol) pairs to fold per line, when nothing else needs the real line."""
+        if "0" in rec.logger or not (dynamic or rec.level in ERROR_LEVELS):
+            return None, None
+        if rec.level in ERROR_LEVELS and not self.error_static:
+            return None, None
+        found = self.categoriser.positioned(rec, dynamic, any_duration=True)
+        if len(found) != len(dynamic):
+            return None, None  # an inexact sub-key: only the real line can tell
+        pairs = []
+        for i, hit in found:
+            if (
+                not self.exact[i]
+                or not is_foldable(hit.tag)
+                or hit.tag == SLOW_TAG
+                or "exchange" in hit.fields
+                or any("0" in v for v in hit.fields.values())
+                or list(numeric_fields(hit))
+            ):
+                return None, None
+            pairs.append((hit.tag, hit.fields.get("symbol")))
+        error_type = None
+        if rec.level in ERROR_LEVELS:
+            errors = [m for _, m in static if m.category == ERROR_CATEGORY]
+            error_type = Categoriser.error_type(rec, errors)
+        return tuple(pairs), error_type
 
     def _could_match(
         self, i: int, message: str, folded_msg: str, logger: str, folded_logger: str, kind: str
@@ -177,6 +220,7 @@ class Scanner:
         self.seen_record = False
         self.line = 1  # number of the next line, relative to the unit's start
         self.stats = LogStats()
+        self._seconds: dict[bytes, tuple[int | None, datetime | None, str]] = {}
 
     def seed(self, before: bytes, *, at_file_start: bool = False) -> None:
         """Records just before this unit's start: they may be the first lines of an incident
@@ -258,8 +302,10 @@ class Scanner:
                 special.add(key)
             if plan.per_line:
                 special.add(key)
-                continue
-            # Counted as a whole: every line of this key has exactly these categories.
+                if plan.lean is None:
+                    continue
+            # Counted as a whole: every line of this key has these categories (a lean key's
+            # foldable ones are counted per line).
             if plan.uncategorised is None:
                 st.categorised += c
             else:
@@ -269,16 +315,12 @@ class Scanner:
                 else:
                     new_uncat[u] += c
                     special.add(key)
-            for ex in plan.exchanges:
-                st.exchange_records[ex] += c
+            _count_static(st, plan, c)
             for _, m in plan.static:
                 tag = m.tag
-                if tag.startswith(_EXCHANGE_PREFIX):
-                    continue
-                tags[tag] += c
-                for ex in plan.exchanges:
-                    st.exchange_tags.setdefault(ex, Counter())[tag] += c
-                if tag not in st.tag_first or len(st.tag_samples.get(tag, ())) < SAMPLES:
+                if not tag.startswith(_EXCHANGE_PREFIX) and (
+                    tag not in st.tag_first or len(st.tag_samples.get(tag, ())) < SAMPLES
+                ):
                     special.add(key)
         st.records += headers
         st.continuation += cont
@@ -300,7 +342,12 @@ class Scanner:
                 j = i + 1
                 while j < n and not plans[keys[j]].header:
                     j += 1
-                if j > i + 1:  # a traceback: the error type may come from its last line
+                if plan.lean is not None and j == i + 1:
+                    self._lean_line(plan, raws[i], where)
+                    if plan.uncategorised is None and not plan.static:
+                        continue
+                    # fall through: first occurrences of the key's static tags
+                elif j > i + 1:  # a traceback: the error type may come from its last line
                     rec = record_from_lines(raws[i], raws[i + 1 : j], base + i)
                     wanted = sorted({*(p for p, _ in plan.static), *plan.dynamic, *errors})
                     matches = cat.matches(rec, wanted)
@@ -311,8 +358,20 @@ class Scanner:
                     rec = LogRecord(base + i, *parts)
                     found = cat.positioned(rec, plan.dynamic) if plan.dynamic else []
                     matches = _merged(plan.static, found)
-                st.add_categorised(rec, matches, where)
-                continue
+                if plan.lean is None or j > i + 1:
+                    if plan.lean is not None:  # counted as a whole above: take this line out
+                        _count_static(st, plan, -1)
+                        u = plan.uncategorised
+                        if u is None:
+                            st.categorised -= 1
+                        elif u in new_uncat:
+                            new_uncat[u] -= 1
+                            if new_uncat[u] <= 0:
+                                del new_uncat[u]
+                        else:
+                            st.uncategorised[u] -= 1
+                    st.add_categorised(rec, matches, where)
+                    continue
             # A key counted as a whole: only first occurrences (samples) are wanted here.
             u = plan.uncategorised
             if u is not None and u in new_uncat:  # the first line of this coverage shape
@@ -327,6 +386,44 @@ class Scanner:
                 if len(samples) < SAMPLES:
                     samples.append((where, _clip(_message(raws[i]))))
         self._see_time(keys, raws, plans, range(n - 1, lead - 1, -1), first=False)
+
+    def _lean_line(self, plan: KeyPlan, raw: bytes, where: tuple[int, int]) -> None:
+        """``LogStats.add_categorised`` for a lean key's line: the key decided everything but
+        which of its tags repeat an incident (and, for an error, whether it is a new one)."""
+        st = self.stats
+        stamp = self._seconds.get(raw[:19])
+        if stamp is None:
+            stamp = self._seconds[raw[:19]] = _second(raw[:19])
+        ms = None if stamp[0] is None else stamp[0] + int(raw[20:23])
+        folds = st.folder.folds
+        loose = plan.level in _LOOSE
+        folded = False
+        tags = st.tags
+        message: str | None = None
+        for tag, symbol in plan.lean:
+            if folds(tag, symbol, ms, loose):
+                folded = True
+                continue
+            tags[tag] += 1
+            if tag not in st.tag_first:
+                st.tag_first[tag] = where
+            samples = st.tag_samples.setdefault(tag, [])
+            if len(samples) < SAMPLES:
+                message = message if message is not None else _message(raw)
+                samples.append((where, _clip(message)))
+            if symbol and not tag.startswith(_EVENT_PREFIX):
+                _bump(st.symbols.setdefault(tag, Counter()), symbol, 1, MAX_SYMBOLS)
+            for ex in plan.exchanges:
+                st.exchange_tags.setdefault(ex, Counter())[tag] += 1
+        if folded:
+            st.folded += 1
+        if plan.error_type is not None:
+            message = message if message is not None else _message(raw)
+            when = None if stamp[1] is None else stamp[1].replace(microsecond=int(raw[20:23]) * 1000)
+            rec = LogRecord(where[1], when, plan.logger, plan.level, message)
+            hour = "unknown" if stamp[1] is None else stamp[2]
+            st.add_error(rec, (), where, plan.exchanges, folded=folded, kind=plan.error_type,
+                         hour=hour)
 
     def _see_time(self, keys, raws, plans, order: range, *, first: bool) -> None:  # noqa: ANN001
         """The chunk's first (or last) record time; records are in file order."""
@@ -354,6 +451,32 @@ def _merged(
     if not static:
         return tuple(m for _, m in found)
     return tuple(m for _, m in sorted([*static, *found], key=lambda pm: pm[0]))
+
+
+def _count_static(st: LogStats, plan: KeyPlan, c: int) -> None:
+    """What a key's static matches add for ``c`` of its lines (as ``LogStats.add_detail``)."""
+    for ex in plan.exchanges:
+        st.exchange_records[ex] += c
+    for _, m in plan.static:
+        tag = m.tag
+        if tag.startswith(_EXCHANGE_PREFIX):
+            continue
+        st.tags[tag] += c
+        for ex in plan.exchanges:
+            st.exchange_tags.setdefault(ex, Counter())[tag] += c
+
+
+_LOOSE = IncidentFolder.LOOSE_LEVELS
+_EVENT_PREFIX = EVENT_CATEGORY + "."
+
+
+def _second(stamp: bytes) -> tuple[int | None, datetime | None, str]:
+    """``(ms of the second, its datetime, its hour key)`` of "YYYY-MM-DD HH:MM:SS"."""
+    try:
+        when = datetime.strptime(stamp.decode("ascii"), "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None, None, "unknown"
+    return time_ms(when), when, when.strftime("%Y-%m-%d %H:00")
 
 
 def _message(raw: bytes) -> str:

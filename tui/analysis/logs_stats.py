@@ -274,23 +274,28 @@ class LogStats:
         exchanges: Sequence[str],
         *,
         folded: bool,
+        kind: str | None = None,
+        hour: str | None = None,
     ) -> None:
         """An ERROR/CRITICAL record: a new error incident unless it is a line of a multi-line
-        dump or the same failure logged again."""
+        dump or the same failure logged again. ``kind`` and ``hour``: already known (fast
+        scan)."""
         self.error_records += 1
         if is_detail_line(rec.message):
             self.error_details += 1
         elif folded:
             self.error_folded += 1
         else:
-            kind = Categoriser.error_type(rec, matches)
+            if kind is None:
+                kind = Categoriser.error_type(rec, matches)
             group = self.errors.get(kind)
             if group is None:
                 if len(self.errors) >= MAX_ERROR_TYPES:
                     kind = OTHER
                 group = self.errors.setdefault(kind, ErrorGroup())
             group.add(rec, where)
-            hour = rec.time.strftime("%Y-%m-%d %H:00") if rec.time else "unknown"
+            if hour is None:
+                hour = rec.time.strftime("%Y-%m-%d %H:00") if rec.time else "unknown"
             self.errors_per_hour[hour] += 1
             for ex in exchanges:
                 self.exchange_tags.setdefault(ex, Counter())["errors"] += 1
