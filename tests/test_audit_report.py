@@ -148,6 +148,8 @@ def test_json_twin_shape(run):
     assert doc["alerts"]["per_minute_view"]["total"] == 35
     assert doc["log_analysis"]["status"] == "ok"
     assert doc["log_analysis"]["report"]["errors"]["total"] == 10
+    coverage = doc["log_analysis"]["report"]["coverage"]  # what share the log analysis understood
+    assert coverage["records"] > coverage["categorised"] > 0 and coverage["uncategorised"]
     assert doc["hourly_notes"]["present"] is True
     issue = doc["issues"][0]
     assert set(issue) >= {"id", "severity", "frequency", "evidence", "recommendation", "runbook",

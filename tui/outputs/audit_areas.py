@@ -375,7 +375,10 @@ def errors(ctx: Context) -> dict[str, Any]:
     if log:
         err = log.get("errors") or {}
         modules = ", ".join(f"{k} {v}" for k, v in list((err.get("by_module") or {}).items())[:5])
-        facts.append(fact("ERROR/CRITICAL records in the log", err.get("total"), modules))
+        facts.append(fact("error incidents in the log (one failure logged several times "
+                          "counts once)", err.get("total"),
+                          f"{err.get('records', err.get('total'))} ERROR/CRITICAL records; "
+                          + modules))
     facts += episode_facts(ctx, "errors")
     tables = [section_table(
         ctx, "04", "Errors by type and severity",

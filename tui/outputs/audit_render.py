@@ -290,6 +290,22 @@ def _log_appendix(fmt: Formatter, logs: dict[str, Any], add: Any, out: list[str]
     add(f"{report.get('records')} records, {report.get('unparsed')} unparsed lines; levels: "
         + ", ".join(f"{k} {v}" for k, v in levels.items()) + ". The whole files are analysed, "
         "not only the run's window (log times are the bot host's local time).")
+    cov = report.get("coverage") or {}
+    if cov.get("records"):
+        add("")
+        add(f"**Coverage**: {cov.get('categorised')} of {cov.get('records')} records got a "
+            f"category ({100 * (cov.get('share') or 0):.1f} %); {cov.get('folded')} lines "
+            "repeated an incident already counted (one failure logged several times counts "
+            "once).")
+        shapes = cov.get("uncategorised") or []
+        if shapes:
+            add("")
+            add("**Not understood** (the most frequent shapes without a category, one real line "
+                "each)")
+            add("")
+            out.extend(md_table(fmt, ["count", "shape", "sample"],
+                                [[u.get("count"), u.get("shape"), u.get("sample")]
+                                 for u in shapes[:10]]))
     rows = []
     for name, part in report.items():
         if isinstance(part, dict) and isinstance(part.get("counts"), dict):
