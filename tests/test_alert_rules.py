@@ -61,10 +61,10 @@ def test_default_rules_cover_every_old_kit_alert_and_the_monitor_health():
 
 def test_check_rules_summarises_a_valid_directory():
     lines = check_rules(DEFAULT_RULES)
-    assert lines[0].endswith("default.toml: 16 rules (3 critical, 12 warning, 1 info)")
+    assert lines[0].endswith("default.toml: 18 rules (3 critical, 14 warning, 1 info)")
     assert any("unprotected_positions: current.unprotected > 0 for 3m" in line
                for line in lines)
-    assert lines[-1] == "OK: 16 rules in 1 file(s)"
+    assert lines[-1] == "OK: 18 rules in 1 file(s)"
 
 
 BAD = [

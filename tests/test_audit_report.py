@@ -2,7 +2,7 @@
 
 The fixture ``tests/fixtures/runs/20251015_090000`` is a 40-minute run recorded through the real
 Monitor, MetricStore, AlertEngine and writers by ``tests/fixtures/runs/record_run.py`` (gap
-minutes 09:14-09:15, 9 alert episodes, a late event, an exact recount differing by one).
+minutes 09:14-09:15, 10 alert episodes, a late event, an exact recount differing by one).
 """
 
 from __future__ import annotations
@@ -95,16 +95,16 @@ def test_issue_stub_per_fired_episode_with_evidence_frequency_and_todo(run):
     text, doc, _ = build(run)
     issues = doc["issues"]
     assert [i["episode"] for i in issues] == [
-        "unprotected_positions#1", "database_unreachable#1", "errors_burst#1", "snapshot_gap#1",
-        "positions_opened_burst#1", "ws_reconnect#1", "poll_latency#1", "no_price_updates#1",
-        "aged_positions#1"]  # critical first, then by start
-    assert text.count("### ISSUE-") == 9
-    assert text.count("| Recommendation | TODO (operator) |") == 9
+        "unprotected_positions#1", "database_unreachable#1", "sl_failures#1", "errors_burst#1",
+        "snapshot_gap#1", "positions_opened_burst#1", "ws_reconnect#1", "poll_latency#1",
+        "no_price_updates#1", "aged_positions#1"]  # critical first, then by start
+    assert text.count("### ISSUE-") == 10
+    assert text.count("| Recommendation | TODO (operator) |") == 10
     burst = next(i for i in issues if i["rule"] == "errors_burst")
     assert burst["severity"] == "WARNING"
     assert burst["frequency"].startswith("held in 3 minute(s) over 5 min 00 s; episode 1 of 1")
     assert [(e["file"], e["line"]) for e in burst["evidence"]] == [
-        ("alerts.jsonl", 4), ("alerts.jsonl", 8), ("monitoring_snapshots_20251015.jsonl", 11)]
+        ("alerts.jsonl", 5), ("alerts.jsonl", 10), ("monitoring_snapshots_20251015.jsonl", 11)]
     assert "`monitoring_snapshots_20251015.jsonl:11` snapshot minute: errors = 8 at 09:10:00" \
         in text
     # The line cited is the one whose minute shows the condition holding.
@@ -144,8 +144,8 @@ def test_json_twin_shape(run):
         "reason": "database unreachable: [Errno 111] Connect call failed",
         "lines": ["monitoring_snapshots_20251015.jsonl:15",
                   "monitoring_snapshots_20251015.jsonl:16"]}]
-    assert doc["alerts"]["fired"] == {"critical": 2, "warning": 6, "info": 1}
-    assert doc["alerts"]["per_minute_view"]["total"] == 35
+    assert doc["alerts"]["fired"] == {"critical": 2, "warning": 7, "info": 1}
+    assert doc["alerts"]["per_minute_view"]["total"] == 36
     assert doc["log_analysis"]["status"] == "ok"
     assert doc["log_analysis"]["report"]["errors"]["total"] == 10
     coverage = doc["log_analysis"]["report"]["coverage"]  # what share the log analysis understood
@@ -288,7 +288,7 @@ def test_crashed_run_without_final_report_rebuilds_totals_from_snapshots(run):
     checks = {c["id"]: c for c in doc["health"]["checks"]}
     assert checks["snapshot_minutes_missing"]["value"] == 12
     # alerts.jsonl still gives the episodes, with their line numbers.
-    assert len(doc["issues"]) == 9 and doc["issues"][0]["evidence"][0]["file"] == "alerts.jsonl"
+    assert len(doc["issues"]) == 10 and doc["issues"][0]["evidence"][0]["file"] == "alerts.jsonl"
 
 
 def test_live_export_uses_the_given_totals(run):

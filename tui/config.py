@@ -79,6 +79,10 @@ class EventsConfig:
     ts_activations: tuple[str, ...] = ("trailing_stop_activated",)
     sl_updates: tuple[str, ...] = ("trailing_stop_sl_updated", "trailing_stop_breakeven",
                                    "stop_moved_to_breakeven", "stop_loss_updated")
+    # The trailing stop could not move its stop-loss (the old one stays), or a stop-loss could
+    # not be placed: the 2025-10-23 incident was ~1,870 of these in four hours.
+    sl_failures: tuple[str, ...] = ("trailing_stop_sl_update_failed", "stop_loss_error",
+                                    "stop_loss_set_failed", "protection_sl_cancel_failed")
     zombies: tuple[str, ...] = ("zombie_order_cancelled",)
     emergency_closes: tuple[str, ...] = ("emergency_close_all_triggered",
                                          "warning_raised:ts_emergency_close_instant_cross")

@@ -23,6 +23,7 @@ OLD_KIT_ACTIVITY = {"new_opened": "positions_opened", "prices_updated": "positio
 OLD_KIT_ISSUES = {"aged": "aged", "zombies": "zombies", "emergency": "emergency_closes",
                   "errors": "errors", "ws_reconnects": "ws_reconnects"}
 EXTRA_ACTIVITY = {"price_updates": "price_updates", "events": "events",
+                  "sl_failures": "sl_failures",
                   "aged_detected": "aged_detected", "unprotected_detected": "unprotected_detected"}
 HEALTH_KEYS = ("polls", "failed_polls", "poll_p50_ms", "poll_p95_ms", "poll_max_ms",
                "bot_silent_s")

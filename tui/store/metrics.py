@@ -24,6 +24,7 @@ EVENT_COUNTERS: dict[str, str] = {
     "price_updates": "price-update events",
     "ts_activations": "trailing-stop activations",
     "sl_updates": "stop-loss moves",
+    "sl_failures": "stop-loss placements, updates or cancels that failed",
     "zombies": "zombie orders cleaned",
     "emergency_closes": "emergency closes",
     "errors": "error events (ERROR/CRITICAL severity or an error type)",

@@ -44,6 +44,7 @@ COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("positions_price_updated", "pos. with price", ""),
     ("ts_activations", "TS activations", ""),
     ("sl_updates", "SL moves", ""),
+    ("sl_failures", "SL failures", WARN),
     ("zombies", "zombie orders", WARN),
     ("emergency_closes", "emergency", BAD),
     ("errors", "errors", WARN),
