@@ -18,6 +18,7 @@ EXTERNAL = {
     "analyze": ("tui.analysis.analyze_cli", "post-test analysis of the bot's database"),
     "replay": ("tui.alerts.replay_cli", "re-evaluate alert rules over recorded snapshots"),
     "report": ("tui.outputs.report_cli", "write the audit report (Markdown + JSON) of a run"),
+    "rules": ("tui.alerts.rules_cli", "export the alert rules (--prometheus: alerting rules)"),
 }
 
 

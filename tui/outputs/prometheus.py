@@ -1,0 +1,206 @@
+"""Prometheus ``/metrics``: the latest frozen MetricsView, served from a thread of its own.
+
+The monitor hands every view to :meth:`MetricsExporter.take` (one reference assignment: no work
+on the poll loop). A scrape converts that view into metric families in the HTTP server's thread;
+the view is immutable, so no lock is needed. Names: :mod:`tui.outputs.prom_names`.
+
+A metric the bot gives no source for (``view.unavailable``) has no samples at all, never a 0:
+``botmon_metric_unavailable{metric, reason} 1`` says why.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterable, Iterator
+
+from tui.errors import BotmonError
+from tui.outputs.prom_names import PREFIX, Series, series_for
+from tui.store.view import MetricsView
+
+try:
+    from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+except ImportError:  # the optional `prometheus` extra
+    CollectorRegistry = None  # type: ignore[assignment,misc]
+
+ACTIVE_STATES = ("pending", "firing")
+_ZERO = 1e-9
+
+
+def available() -> bool:
+    return CollectorRegistry is not None
+
+
+class _Families:
+    """Samples grouped by family; a label missing from some samples of a family is empty there
+    (Prometheus treats an empty label as an absent one)."""
+
+    def __init__(self, bot: str) -> None:
+        self.bot = bot
+        self.meta: dict[str, tuple[str, str]] = {}  # family -> kind, help
+        self.samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+
+    def add(self, family: str, kind: str, help_text: str, labels: dict[str, str],
+            value: float) -> None:
+        if family not in self.meta:
+            self.meta[family] = (kind, help_text)
+            self.samples[family] = {}
+        key = tuple(sorted((k, v) for k, v in labels.items() if v != ""))
+        self.samples[family].setdefault(key, value)  # current wins over all_time duplicates
+
+    def build(self) -> Iterator[Metric]:
+        for family, (kind, help_text) in self.meta.items():
+            samples = self.samples[family]
+            names = sorted({name for key in samples for name, _ in key})
+            if kind == "counter":
+                metric = CounterMetricFamily(family.removesuffix("_total"), help_text,
+                                             labels=names)
+            else:
+                metric = GaugeMetricFamily(family, help_text, labels=names)
+            for key, value in samples.items():
+                given = dict(key)
+                metric.add_metric([given.get(name, "") for name in names], value)
+            yield metric
+
+
+def _store_metrics(out: _Families, view: MetricsView) -> None:
+    unavailable = view.unavailable
+    for window, values in view.windows.items():
+        grouped: dict[str, dict[str, float]] = {}  # base -> exchange ("" = bot-wide) -> value
+        for key, value in values.items():
+            base, _, exchange = key.partition(".")
+            if base in unavailable or key in unavailable or value is None:
+                continue
+            grouped.setdefault(base, {})[exchange] = float(value)
+        for base, by_exchange in grouped.items():
+            _add_metric(out, series_for(base, window), by_exchange)
+
+
+def _add_metric(out: _Families, series: Series, by_exchange: dict[str, float]) -> None:
+    labels = {"bot": out.bot}
+    if series.window is not None:
+        labels["window"] = series.window
+    exchanges = {e: v for e, v in by_exchange.items() if e}
+    total = by_exchange.get("", sum(exchanges.values()))
+    if series.additive:
+        # The series without an exchange holds the rest (events with no exchange), so that
+        # `sum without (exchange)` is exactly the store's total. A counter's rest is always
+        # there (a series that appears late loses its first increase); a gauge's only when
+        # it is not 0 or nothing else shows the total.
+        rest = round(total - sum(exchanges.values()), 9)
+        if series.kind == "counter" or abs(rest) > _ZERO or not exchanges:
+            out.add(series.family, series.kind, series.help, labels, rest * series.scale)
+    else:
+        out.add(series.family, series.kind, series.help, labels, total * series.scale)
+    for exchange, value in sorted(exchanges.items()):
+        out.add(series.family, series.kind, series.help, {**labels, "exchange": exchange},
+                value * series.scale)
+
+
+def _run_metrics(out: _Families, view: MetricsView, ticked_at: float | None) -> None:
+    bot = {"bot": out.bot}
+    gauge = "gauge"
+    _add_metric(out, series_for("run_elapsed_s", "current"), {"": view.elapsed_s})
+    out.add(f"{PREFIX}run_start_timestamp_seconds", gauge,
+            "when the run started (database clock, Unix time)", bot, view.run_start.timestamp())
+    if view.run_end is not None:
+        out.add(f"{PREFIX}run_end_timestamp_seconds", gauge,
+                "the run's planned end (database clock, Unix time)", bot,
+                view.run_end.timestamp())
+    out.add(f"{PREFIX}view_timestamp_seconds", gauge,
+            "database-clock time of the exported view (Unix time)", bot, view.now.timestamp())
+    if ticked_at is not None:
+        out.add(f"{PREFIX}last_view_timestamp_seconds", gauge,
+                "monitor-host time the exported view was built: stale when the monitor stalls",
+                bot, ticked_at)
+    out.add(f"{PREFIX}snapshots_written_total", "counter", "snapshot lines written in this run",
+            bot, float(view.snapshots_written))
+    for metric, reason in sorted(view.unavailable.items()):
+        out.add(f"{PREFIX}metric_unavailable", gauge,
+                "1 for each store metric this bot gives no source for (it has no samples)",
+                {**bot, "metric": metric, "reason": reason}, 1.0)
+    for item in view.alerts:
+        if item.state in ACTIVE_STATES:
+            out.add(f"{PREFIX}alerts", gauge,
+                    "botmon's alert episodes, like Prometheus' ALERTS: 1 per pending or firing rule",
+                    {**bot, "alertname": item.rule, "alertstate": item.state,
+                     "severity": item.severity}, 1.0)
+
+
+def view_families(view: MetricsView | None, bot: str, info: dict[str, str],
+                  ticked_at: float | None = None) -> list[Metric]:
+    """Every metric family of one view (before the first view: botmon_info only)."""
+    out = _Families(bot)
+    out.add(f"{PREFIX}info", "gauge", "botmon's version and what it watches",
+            {"bot": bot, **info}, 1.0)
+    if view is not None:
+        _store_metrics(out, view)
+        _run_metrics(out, view, ticked_at)
+    return list(out.build())
+
+
+class ViewCollector:
+    """A prometheus_client collector over the latest view handed to :meth:`take`."""
+
+    def __init__(self, bot: str, info: dict[str, str],
+                 extra: Iterable[Callable[[], Iterable[Metric]]] = ()) -> None:
+        self.bot = bot
+        self.info = info
+        self.extra = list(extra)
+        self.view: MetricsView | None = None
+        self.ticked_at: float | None = None
+
+    def take(self, view: MetricsView) -> None:
+        """Monitor listener (the poll loop's thread): keep a reference, nothing else."""
+        self.view, self.ticked_at = view, time.time()
+
+    def describe(self) -> list:  # no up-front description: the families follow the view
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        yield from view_families(self.view, self.bot, self.info, self.ticked_at)
+        for source in self.extra:
+            yield from source()
+
+
+class MetricsExporter:
+    """``/metrics`` on ``address:port`` (port 0: any free port; see :attr:`port`)."""
+
+    def __init__(self, bot: str, info: dict[str, str]) -> None:
+        if not available():
+            raise BotmonError("metrics.port", "prometheus-client is not installed",
+                              "pip install 'botmon[prometheus]', or leave --metrics-port out")
+        self.collector = ViewCollector(bot, info)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self.collector)
+        ProcessCollector(registry=self.registry)  # botmon's own CPU and memory
+        self._server = None
+        self._thread = None
+        self.port: int | None = None
+
+    def take(self, view: MetricsView) -> None:
+        self.collector.take(view)
+
+    def add_source(self, source: Callable[[], Iterable[Metric]]) -> None:
+        self.collector.extra.append(source)
+
+    def start(self, address: str, port: int) -> int:
+        try:
+            self._server, self._thread = start_http_server(port, addr=address,
+                                                           registry=self.registry)
+        except OSError as exc:
+            raise BotmonError(f"metrics {address}:{port}",
+                              f"cannot serve /metrics: {exc.strerror or exc}",
+                              "choose another --metrics-port (or metrics.port / "
+                              "metrics.address)") from None
+        self.port = self._server.server_port
+        return self.port
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
