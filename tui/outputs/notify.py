@@ -92,7 +92,10 @@ def alertmanager_payload(transition: dict[str, Any], bot: str) -> dict[str, Any]
 
 
 def _clock(value: str | None) -> str:
-    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S %Z").strip() if value else "?"
+    """The monitor host's local time, as botmon's screen shows it, with its zone."""
+    if not value:
+        return "?"
+    return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 
 
 def telegram_text(transition: dict[str, Any], bot: str) -> str:
