@@ -62,10 +62,11 @@ def samples_of(families: dict[str, list]) -> list:
 
 async def test_a_scrape_during_the_run_has_the_final_reports_totals(bot_db, tmp_path):
     writer = await asyncpg.connect(bot_db)
-    await writer.execute(
+    await writer.execute(  # opened before the run (and past the unprotected grace)
         "INSERT INTO monitoring.positions (symbol, exchange, side, quantity, entry_price, status,"
-        " has_stop_loss) VALUES ('AUSDT','binance','long',1,1,'active',true),"
-        " ('BUSDT','bybit','short',1,1,'active',false)")
+        " has_stop_loss, opened_at) VALUES"
+        " ('AUSDT','binance','long',1,1,'active',true, now() - interval '1 hour'),"
+        " ('BUSDT','bybit','short',1,1,'active',false, now() - interval '1 hour')")
     config = load_config(environ={}, overrides={"database.dsn": bot_db, "metrics.bot": "prod"})
     monitor = Monitor(config, RunDir.create(config, out=str(tmp_path)), duration_s=3600)
     exporter = MetricsExporter(bot_name(config), {"version": "test"})
@@ -79,6 +80,14 @@ async def test_a_scrape_during_the_run_has_the_final_reports_totals(bot_db, tmp_
         await monitor.open()
         first = None
         for round_ in range(3):
+            # Opens and closes come from the positions table (events only cross-check them).
+            await writer.execute(
+                "INSERT INTO monitoring.positions (symbol, exchange, side, quantity, entry_price,"
+                " status, has_stop_loss, opened_at) VALUES ($1, $2, 'long', 1, 1, 'active',"
+                " true, now())", f"N{round_}USDT", ("binance", "bybit", "okx")[round_])
+            if round_:
+                await writer.execute("UPDATE monitoring.positions SET status = 'closed',"
+                                     " closed_at = now() WHERE symbol = $1", f"N{round_ - 1}USDT")
             for i, event_type in enumerate(types):
                 exchange = (None, "binance", "bybit")[(i + round_) % 3]  # some without exchange
                 await writer.execute(INSERT, event_type, exchange,
@@ -98,7 +107,8 @@ async def test_a_scrape_during_the_run_has_the_final_reports_totals(bot_db, tmp_
         # The bot-wide total is the sum over the exchange label (rows without one included).
         assert total(scraped, f"botmon_{metric}_total", bot="prod") == summary[key], key
         assert total(first, f"botmon_{metric}_total", bot="prod") <= summary[key]  # monotonic
-    assert summary["total_events"] == 36 and summary["total_positions_opened"] == 3
+    assert summary["total_events"] == 36
+    assert (summary["total_positions_opened"], summary["total_positions_closed"]) == (3, 2)
     for exchange, figures in summary["by_exchange"].items():
         for figure, metric in (("opened", "positions_opened"), ("closed", "positions_closed"),
                                ("errors", "errors"), ("events", "events")):
@@ -106,8 +116,9 @@ async def test_a_scrape_during_the_run_has_the_final_reports_totals(bot_db, tmp_
                 figures[figure], (exchange, figure)
     assert total(scraped, "botmon_positions_price_updated", window="all_time") == \
         summary["positions_with_price_updates"]
-    assert total(scraped, "botmon_polls_total") == summary["poll_latency_ms"]["polls"]
-    assert total(scraped, "botmon_open_positions", window="current") == 2
+    # The end polls once more (the final wait), after the scrape.
+    assert total(scraped, "botmon_polls_total") <= summary["poll_latency_ms"]["polls"]
+    assert total(scraped, "botmon_open_positions", window="current") == 3
     assert total(scraped, "botmon_unprotected", window="current", exchange="bybit") == 1
     assert total(scraped, "botmon_db_up") == 1
     info = [s for s in scraped if s.name == "botmon_info"]
@@ -115,9 +126,15 @@ async def test_a_scrape_during_the_run_has_the_final_reports_totals(bot_db, tmp_
     assert any(s.name == "process_cpu_seconds_total" for s in scraped)  # botmon's own CPU
 
 
-def _store(log: bool = False) -> MetricStore:
+WRITTEN = ("position_created", "position_closed", "position_updated", "trailing_stop_activated",
+           "trailing_stop_sl_updated", "zombie_order_cancelled", "emergency_close_all_triggered",
+           "websocket_disconnected", "aged_position_detected", "positions_without_sl_detected")
+
+
+def _store(log: bool = False, written: tuple[str, ...] = WRITTEN) -> MetricStore:
     store = MetricStore(load_config(environ={}), run_start=T0 + timedelta(seconds=30))
     store.log_enabled = log
+    store.set_event_types(dict.fromkeys(written, True))  # what the database holds
     store.ingest(sample(T0 + timedelta(seconds=40), [
         ev(T0 + timedelta(seconds=35), "position_created", "binance"),
         ev(T0 + timedelta(seconds=36), "order_error", None, "ERROR"),
@@ -142,9 +159,10 @@ def _families(view) -> dict[str, list]:
 
 
 def test_names_come_from_the_store_catalogues_with_units_and_windows():
-    families = _families(_store().view(T0 + timedelta(minutes=1, seconds=45)))
+    view = _store().view(T0 + timedelta(minutes=1, seconds=45))
+    families = _families(view)
     names = {s.name for samples in families.values() for s in samples}
-    for counter in catalogue.EVENT_COUNTERS:
+    for counter in set(catalogue.EVENT_COUNTERS) - set(view.unavailable):
         assert f"botmon_{counter}_total" in names
         assert f"botmon_{counter}_in_window" in names
     for gauge in catalogue.GAUGES:
@@ -186,20 +204,22 @@ def test_per_exchange_series_add_up_to_the_store_total():
 
 
 def test_an_unavailable_metric_has_no_samples_never_a_zero():
-    view = _store().view(T0 + timedelta(minutes=1, seconds=45))
-    windows = {w: {k: v for k, v in values.items() if k.partition(".")[0] != "ws_reconnects"}
-               for w, values in view.windows.items()}
+    # The real bot writes no websocket_* events: the store lists ws_reconnects as unavailable.
+    store = _store(written=tuple(t for t in WRITTEN if t != "zombie_order_cancelled"))
+    view = store.view(T0 + timedelta(minutes=1, seconds=45))
+    assert "zombies" in view.unavailable
+    windows = {w: dict(values) for w, values in view.windows.items()}
     windows["current"]["positions_closed"] = 0  # listed unavailable: dropped even if present
     view = dataclasses.replace(
         view, windows=MappingProxyType({k: MappingProxyType(v) for k, v in windows.items()}),
-        unavailable=MappingProxyType({"ws_reconnects": "this bot writes no websocket events",
-                                      "positions_closed": "no source"}))
+        unavailable=MappingProxyType({**view.unavailable, "positions_closed": "no source"}))
     families = _families(view)
     names = {s.name for s in samples_of(families)}
-    assert not [n for n in names if "ws_reconnects" in n or "positions_closed" in n]
+    assert not [n for n in names if n.startswith("botmon_zombies")]
+    assert not names & {"botmon_positions_closed_total", "botmon_positions_closed_in_window"}
     unavailable = {s.labels["metric"]: s for s in families["botmon_metric_unavailable"]}
-    assert unavailable["ws_reconnects"].value == 1
-    assert unavailable["ws_reconnects"].labels["reason"] == "this bot writes no websocket events"
+    assert unavailable["zombies"].value == 1
+    assert unavailable["zombies"].labels["reason"] == view.unavailable["zombies"]
 
 
 def test_alert_episodes_are_alerts_style_gauges():

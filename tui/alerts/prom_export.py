@@ -14,8 +14,8 @@ when they are scraped, not in their minute, and extrapolates.
   the target's own) so they match.
 - Values in milliseconds are exported in seconds; the expression multiplies them back
   (``* 1000 > 300``) so the threshold and the message read as in the rule file.
-- ``{value}`` is the alert's value; ``{value2}``... are read by a template query; ``{peak}`` has
-  no Prometheus counterpart and prints "–".
+- ``{value}`` is the alert's value; ``{value2}``... are read by a template query; ``{peak}`` and
+  ``{items}`` (the affected positions) have no Prometheus counterpart and print "–".
 """
 
 from __future__ import annotations
@@ -26,10 +26,9 @@ import string
 from pathlib import Path
 
 from tui import __version__
-from tui.alerts.catalog import POINT_IN_TIME
 from tui.alerts.conditions import Condition, pretty
 from tui.alerts.rules import Rule, RuleError, RuleSet
-from tui.outputs.prom_names import series_for
+from tui.outputs.prom_names import is_point, series_for
 
 _LABELS_KEPT = "without (window, exchange)"
 _ALERT_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -63,7 +62,7 @@ def value_expr(condition: Condition, bot_placeholder: bool = False) -> str:
         aggregate = "sum"  # per-exchange series plus the rest add up to the bot-wide figure
     else:
         aggregate = "max"
-        if base not in POINT_IN_TIME:
+        if not is_point(base):
             matchers.append('exchange=""')  # the bot-wide value, not a per-exchange one
     if bot_placeholder:
         matchers.append('bot="%s"')
@@ -106,7 +105,8 @@ def message_template(rule: Rule) -> str:
     """The rule's message as a Prometheus (Go) template."""
     literals = {"threshold": pretty(rule.condition.threshold), "metric": rule.condition.metric,
                 "window": rule.condition.window, "op": rule.condition.op, "rule": rule.name,
-                "severity": rule.severity, "for": f"{rule.for_s:g}s", "peak": NO_VALUE}
+                "severity": rule.severity, "for": f"{rule.for_s:g}s", "peak": NO_VALUE,
+                "items": NO_VALUE}
     queried: dict[str, Condition] = {}
     for index, condition in enumerate(rule.also, 2):
         literals.update({f"threshold{index}": pretty(condition.threshold),

@@ -29,7 +29,9 @@ from tui.store.metrics import (DISTINCT_COUNTERS, EVENT_COUNTERS, GAUGES, HEALTH
 
 PREFIX = "botmon_"
 # Health figures that only grow during a run: counters too.
-_MONOTONIC_HEALTH = ("polls", "failed_polls", "gap_minutes", "late_events")
+_MONOTONIC_HEALTH = ("polls", "failed_polls", "gap_minutes", "late_events", "bad_rows")
+# Health the store keeps in current/all_time only, not (yet) in catalog.POINT_IN_TIME.
+_POINT = POINT_IN_TIME | frozenset({"bad_rows", "last_line_gap"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,18 @@ class Series:
     additive: bool  # per-exchange series add up to the bot-wide figure
     scale: float  # Prometheus value = botmon value * scale (ms -> s)
     help: str
+
+
+def is_point(base: str) -> bool:
+    """A point-in-time value: one series, no window label (current and all_time agree)."""
+    return base in _POINT
+
+
+def per_exchange(base: str) -> bool:
+    """The store keeps ``<base>.<exchange>`` too (event counters, gauges and their aggregates)."""
+    if base in EVENT_COUNTERS or base in GAUGES:
+        return True
+    return any(base in gauge_aggregates(gauge) for gauge in GAUGES)
 
 
 def counters() -> set[str]:
@@ -77,7 +91,7 @@ def series_for(base: str, window: str) -> Series:
     """The Prometheus series of store metric ``base`` (no exchange suffix) in ``window``."""
     help_text = _description(base)
     if base in counters():
-        if base in POINT_IN_TIME or window == "all_time":
+        if base in _POINT or window == "all_time":
             return Series(f"{PREFIX}{base}_total", "counter", None, True, 1.0,
                           f"{help_text}; counter: the run's total (all_time)")
         return Series(f"{PREFIX}{base}_in_window", "gauge", window, True, 1.0,
@@ -85,7 +99,7 @@ def series_for(base: str, window: str) -> Series:
     name, scale = with_unit(base)
     if scale != 1.0:
         help_text = help_text.replace("(ms)", "(seconds)")
-    if base in POINT_IN_TIME:
+    if base in _POINT:
         return Series(f"{PREFIX}{name}", "gauge", None, False, scale, help_text)
     return Series(f"{PREFIX}{name}", "gauge", window, base in GAUGES, scale,
                   f"{help_text}; in botmon's window named by the window label")

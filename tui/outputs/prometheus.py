@@ -14,7 +14,7 @@ import time
 from typing import Callable, Iterable, Iterator
 
 from tui.errors import BotmonError
-from tui.outputs.prom_names import PREFIX, Series, series_for
+from tui.outputs.prom_names import PREFIX, Series, per_exchange, series_for
 from tui.store.view import MetricsView
 
 try:
@@ -73,14 +73,21 @@ def _store_metrics(out: _Families, view: MetricsView) -> None:
                 continue
             grouped.setdefault(base, {})[exchange] = float(value)
         for base, by_exchange in grouped.items():
-            _add_metric(out, series_for(base, window), by_exchange)
+            known = view.exchanges if per_exchange(base) else ()
+            _add_metric(out, series_for(base, window), by_exchange, known)
 
 
-def _add_metric(out: _Families, series: Series, by_exchange: dict[str, float]) -> None:
+def _add_metric(out: _Families, series: Series, by_exchange: dict[str, float],
+                known: tuple[str, ...] = ()) -> None:
     labels = {"bot": out.bot}
     if series.window is not None:
         labels["window"] = series.window
     exchanges = {e: v for e, v in by_exchange.items() if e}
+    if series.additive:
+        # Every exchange the store knows has its series from the start, at 0: a counter series
+        # that appeared with its first event would lose that increase.
+        for exchange in known:
+            exchanges.setdefault(exchange, 0.0)
     total = by_exchange.get("", sum(exchanges.values()))
     if series.additive:
         # The series without an exchange holds the rest (events with no exchange), so that
