@@ -133,3 +133,9 @@ def test_export_to_stdout_and_bad_input(tmp_path, capsys):
     assert exit_.value.code == 2
     assert main(["rules", "export", "--prometheus", "-o", str(tmp_path / "no" / "f.yml")]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_percentages_are_ratios_multiplied_back():
+    assert rule_expr(_rule(condition=Condition("win_rate_pct", "last_10_minutes", "<", 40))) == \
+        ('max without (window, exchange) (botmon_win_rate_ratio'
+         '{window="last_10_minutes",exchange=""}) * 100 < 40')

@@ -283,3 +283,53 @@ def test_bot_label_defaults_to_the_database_name():
     assert bot_name(load_config(environ={}, overrides={
         "database.dsn": "postgresql://reader@db/trading", "metrics.bot": "bybit-prod"})) == \
         "bybit-prod"
+
+
+def _with(view, **all_time: float):
+    windows = {w: dict(values) for w, values in view.windows.items()}
+    windows["all_time"].update(all_time)
+    return dataclasses.replace(
+        view, windows=MappingProxyType({k: MappingProxyType(v) for k, v in windows.items()}))
+
+
+def test_a_retracted_open_keeps_the_counter_monotonic_and_the_net_exact():
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from tui.outputs.prometheus import ViewCollector
+
+    view = _store().view(T0 + timedelta(minutes=1, seconds=45))
+    collector = ViewCollector("b", {})
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    seen = []
+    # The store's all-time opens: 3, then an open is retracted (2), then two more open (4).
+    for opened in (3, 2, 4):
+        collector.take(_with(view, **{"positions_opened": opened,
+                                      "positions_opened.binance": opened}))
+        samples = samples_of(families_of(generate_latest(registry).decode()))
+        total_ = total(samples, "botmon_positions_opened_total")
+        retracted = sum(s.value for s in samples
+                        if s.name == "botmon_positions_opened_retracted_total")
+        seen.append((total_, retracted, total_ - retracted))
+    assert seen == [(3, 0, 3), (3, 1, 2), (5, 1, 4)]  # monotonic; the difference is exact
+
+
+def test_trades_pnl_and_the_bots_state():
+    view = _store().view(T0 + timedelta(minutes=1, seconds=45))
+    view = _with(view, trades_won=3, trades_lost=1, realized_pnl=-12.5, win_rate_pct=75.0)
+    view = dataclasses.replace(view, bot=MappingProxyType({
+        "state": "running", "started_at": T0, "stopped_at": None, "uptime_s": 105.0,
+        "silent_s": 2.0}), pnl=MappingProxyType({"realized_pnl_24h": 40.0, "trades_24h": 9,
+                                                  "win_rate_24h_pct": None, "cumulative": ()}))
+    families = _families(view)
+    samples = samples_of(families)
+    assert total(samples, "botmon_trades_won_total") == 3
+    assert families["botmon_trades_won"][0].name == "botmon_trades_won_total"  # a counter
+    # A sum of signed amounts can go down: a gauge, per window.
+    assert total(samples, "botmon_realized_pnl", window="all_time") == -12.5
+    assert total(samples, "botmon_win_rate_ratio", window="all_time") == 0.75
+    assert total(samples, "botmon_realized_pnl_24h") == 40
+    assert not [s for s in samples if s.name == "botmon_win_rate_24h_ratio"]  # None: absent
+    states = {s.labels["state"]: s.value for s in families["botmon_bot_state"]}
+    assert states == {"running": 1, "silent": 0, "stopped": 0, "unknown": 0}
+    assert total(samples, "botmon_bot_uptime_seconds") == 105

@@ -184,6 +184,19 @@ def panels() -> list[dict]:
     found.append(stat("Events per minute", single("botmon_events_per_minute", "all_time"), 20,
                       y, 4))
     y += 4
+    found.append(row("Trades and PnL (positions table)", y))
+    found += [
+        stat("Realized PnL (run)", total("botmon_realized_pnl", "all_time"), 0, y + 1,
+             steps=thresholds((None, "red"), (0, "green"))),
+        stat("Unrealized PnL", total("botmon_unrealized_pnl", "current"), 4, y + 1,
+             steps=thresholds((None, "red"), (0, "green"))),
+        stat("Exposure", total("botmon_exposure", "current"), 8, y + 1),
+        stat("Trades won", total("botmon_trades_won_total"), 12, y + 1),
+        stat("Trades lost", total("botmon_trades_lost_total"), 16, y + 1),
+        stat("Win rate (run)", single("botmon_win_rate_ratio", "all_time"), 20, y + 1,
+             unit="percentunit"),
+    ]
+    y += 5
     found.append(row("Alerts (botmon's episodes) and unavailable figures", y))
     found.append(table("Pending and firing", f"botmon_alerts{{{SEL}}}", 0, y + 1, 14, 7,
                        ["bot", "severity", "alertname", "alertstate"]))

@@ -10,11 +10,12 @@ A metric the bot gives no source for (``view.unavailable``) has no samples at al
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Callable, Iterable, Iterator
 
 from tui.errors import BotmonError
-from tui.outputs.prom_names import PREFIX, Series, per_exchange, series_for
+from tui.outputs.prom_names import PREFIX, Series, per_exchange, series_for, with_unit
 from tui.store.view import MetricsView
 
 try:
@@ -122,6 +123,7 @@ def _run_metrics(out: _Families, view: MetricsView, ticked_at: float | None) -> 
                 bot, ticked_at)
     out.add(f"{PREFIX}snapshots_written_total", "counter", "snapshot lines written in this run",
             bot, float(view.snapshots_written))
+    _trader_metrics(out, view)
     for metric, reason in sorted(view.unavailable.items()):
         out.add(f"{PREFIX}metric_unavailable", gauge,
                 "1 for each store metric this bot gives no source for (it has no samples)",
@@ -132,6 +134,36 @@ def _run_metrics(out: _Families, view: MetricsView, ticked_at: float | None) -> 
                     "botmon's alert episodes, like Prometheus' ALERTS: 1 per pending or firing rule",
                     {**bot, "alertname": item.rule, "alertstate": item.state,
                      "severity": item.severity}, 1.0)
+
+
+BOT_STATES = ("running", "silent", "stopped", "unknown")
+
+
+def _trader_metrics(out: _Families, view: MetricsView) -> None:
+    """The figures beside the windows: the last 24 hours' trades, and the bot's own state."""
+    bot = {"bot": out.bot}
+    for key, value in sorted(getattr(view, "pnl", {}).items()):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            name, scale = with_unit(key)
+            out.add(f"{PREFIX}{name}", "gauge", f"{key} (the 24 hours before now)", bot,
+                    value * scale)
+    state = getattr(view, "bot", {})
+    if not state:
+        return
+    current = state.get("state")
+    for name in BOT_STATES + ((current,) if current and current not in BOT_STATES else ()):
+        out.add(f"{PREFIX}bot_state", "gauge", "1 for the bot's state: running, silent, "
+                "stopped or unknown (from its start/stop events and its newest activity)",
+                {**bot, "state": str(name)}, 1.0 if name == current else 0.0)
+    for key, help_text in (("started_at", "when the bot last started (its bot_started event)"),
+                           ("stopped_at", "when the bot last stopped (its bot_stopped event)")):
+        when = state.get(key)
+        if when is not None:
+            out.add(f"{PREFIX}bot_{key.removesuffix('_at')}_timestamp_seconds", "gauge",
+                    f"{help_text}, Unix time", bot, when.timestamp())
+    if isinstance(state.get("uptime_s"), (int, float)):
+        out.add(f"{PREFIX}bot_uptime_seconds", "gauge", "seconds since the bot last started",
+                bot, float(state["uptime_s"]))
 
 
 def view_families(view: MetricsView | None, bot: str, info: dict[str, str],
@@ -146,6 +178,50 @@ def view_families(view: MetricsView | None, bot: str, info: dict[str, str],
     return list(out.build())
 
 
+class MonotonicCounters:
+    """Keeps every exported counter monotonic, and its net value exact.
+
+    The store's all-time total can go down: an open that turns out never to have happened is
+    retracted from ``positions_opened``. A falling counter reads as a reset in Prometheus
+    (``increase()`` would count the whole total again), so a series that fell is exported as
+    ``<name>_total`` = the value plus what was retracted so far (monotonic), with
+    ``<name>_retracted_total`` beside it: the store's exact figure is their difference.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[tuple, tuple[float, float]] = {}  # series -> (store value, retracted)
+
+    def apply(self, families: list[Metric]) -> list[Metric]:
+        out = []
+        with self._lock:
+            for family in families:
+                if family.type != "counter":
+                    out.append(family)
+                    continue
+                retracted: list[tuple[dict[str, str], float]] = []
+                for index, sample in enumerate(family.samples):
+                    key = (sample.name, tuple(sorted(sample.labels.items())))
+                    last, taken = self._last.get(key, (sample.value, 0.0))
+                    if sample.value < last:
+                        taken += last - sample.value
+                    self._last[key] = (sample.value, taken)
+                    if taken:
+                        family.samples[index] = sample._replace(value=sample.value + taken)
+                        retracted.append((sample.labels, taken))
+                out.append(family)
+                if retracted:
+                    names = sorted({name for labels, _ in retracted for name in labels})
+                    extra = CounterMetricFamily(
+                        f"{family.name}_retracted", f"taken back from {family.name}_total "
+                        "after it was counted (the store's figure is the difference)",
+                        labels=names)
+                    for labels, taken in retracted:
+                        extra.add_metric([labels.get(n, "") for n in names], taken)
+                    out.append(extra)
+        return out
+
+
 class ViewCollector:
     """A prometheus_client collector over the latest view handed to :meth:`take`."""
 
@@ -156,6 +232,7 @@ class ViewCollector:
         self.extra = list(extra)
         self.view: MetricsView | None = None
         self.ticked_at: float | None = None
+        self.monotonic = MonotonicCounters()
 
     def take(self, view: MetricsView) -> None:
         """Monitor listener (the poll loop's thread): keep a reference, nothing else."""
@@ -165,7 +242,8 @@ class ViewCollector:
         return []
 
     def collect(self) -> Iterator[Metric]:
-        yield from view_families(self.view, self.bot, self.info, self.ticked_at)
+        yield from self.monotonic.apply(
+            view_families(self.view, self.bot, self.info, self.ticked_at))
         for source in self.extra:
             yield from source()
 
