@@ -333,3 +333,13 @@ def test_trades_pnl_and_the_bots_state():
     states = {s.labels["state"]: s.value for s in families["botmon_bot_state"]}
     assert states == {"running": 1, "silent": 0, "stopped": 0, "unknown": 0}
     assert total(samples, "botmon_bot_uptime_seconds") == 105
+
+
+def test_metrics_port_flag_on_run_and_demo_sets_the_config_key():
+    from tui.cli import _overrides, build_parser
+
+    for command in ("run", "demo"):
+        args = build_parser().parse_args([command, "--metrics-port", "9464"])
+        config = load_config(environ={}, overrides=_overrides(args))
+        assert (config.metrics.port, config.metrics.address) == (9464, "127.0.0.1")
+    assert load_config(environ={}).metrics.port == 0  # off unless asked for
