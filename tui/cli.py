@@ -18,6 +18,7 @@ EXTERNAL = {
     "analyze": ("tui.analysis.analyze_cli", "post-test analysis of the bot's database"),
     "replay": ("tui.alerts.replay_cli", "re-evaluate alert rules over recorded snapshots"),
     "report": ("tui.outputs.report_cli", "write the audit report (Markdown + JSON) of a run"),
+    "rules": ("tui.alerts.rules_cli", "export the alert rules (--prometheus: alerting rules)"),
 }
 
 
@@ -42,6 +43,9 @@ def _add_monitor_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="parent folder of run directories")
     parser.add_argument("--headless", action="store_true",
                         help="print per-minute blocks instead of the full-screen app")
+    parser.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="serve Prometheus /metrics on PORT (metrics.address, 127.0.0.1 by "
+                             "default; needs botmon[prometheus])")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {"database.dsn": getattr(args, "dsn", None),
             "poll.interval_s": getattr(args, "interval", None),
-            "run.out_dir": getattr(args, "out", None)}
+            "run.out_dir": getattr(args, "out", None),
+            "metrics.port": getattr(args, "metrics_port", None)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,6 +196,10 @@ async def _monitor_main(config, run_dir, duration_s, printer, headless: bool, ba
         received = signals.enter_context(stop_on_signals(stop))
         stack.callback(signals.close)
         try:
+            from tui.outputs.fleet import attach_outputs
+
+            for line in attach_outputs(config, monitor, stack):  # /metrics, notifications
+                printer.say(line)
             view = await (monitor.resume() if resume else monitor.open())
         except BotmonError:
             if not resume:

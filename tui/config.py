@@ -166,6 +166,35 @@ class PathsConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    # Prometheus /metrics (needs the `prometheus` extra). 0: off; --metrics-port sets it.
+    port: int = 0
+    # Loopback by default: the endpoint has no authentication.
+    address: str = "127.0.0.1"
+    # The `bot` label of every metric and notification; empty: the database's name.
+    bot: str = ""
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    # Alert episodes of these severities are sent when they fire and when they resolve.
+    severities: tuple[str, ...] = ("critical",)
+    events: tuple[str, ...] = ("firing", "resolved")
+    # POSTed in the Alertmanager webhook format (version 4). A secret: redacted everywhere.
+    webhook_url: str = ""
+    # Telegram: both or neither. Prefer BOTMON_NOTIFY_TELEGRAM_BOT_TOKEN to the file.
+    telegram_bot_token: str = ""
+    telegram_chat_id: str = ""
+    telegram_api_url: str = "https://api.telegram.org"
+    timeout_s: float = 5.0
+    # Further attempts after a failed send (network error, 5xx, 429), with doubling back-off.
+    retries: int = 3
+    retry_backoff_s: float = 2.0
+    # Per channel; Telegram allows about 20 messages a minute in one group.
+    rate_limit_per_minute: int = 20
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     positions: PositionsConfig = field(default_factory=PositionsConfig)
@@ -175,6 +204,8 @@ class Config:
     logs: LogsConfig = field(default_factory=LogsConfig)
     check: CheckConfig = field(default_factory=CheckConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     source: str = "defaults"  # the config file's path, for messages
     base_dir: str = "."  # relative paths in the file resolve against this
 
@@ -198,7 +229,7 @@ class Config:
 _SECTIONS: dict[str, type] = {
     "database": DatabaseConfig, "positions": PositionsConfig, "events": EventsConfig,
     "poll": PollConfig, "run": RunConfig, "logs": LogsConfig, "check": CheckConfig,
-    "paths": PathsConfig}
+    "paths": PathsConfig, "metrics": MetricsConfig, "notify": NotifyConfig}
 _VALID_CHOICES = {
     ("positions", "stop_loss_check"): ("flag", "price", "flag_or_price", "flag_and_price"),
 }
@@ -336,6 +367,38 @@ def _validate(config: Config) -> None:
                               f"expected a plain SQL identifier, got {getattr(db, key)!r}")
     if not config.positions.open_statuses:
         raise ConfigError(f"{src}: key 'positions.open_statuses'", "expected at least one status")
+    _validate_fleet(config)
+
+
+_NOTIFY_CHOICES = {"severities": ("critical", "warning", "info"),
+                   "events": ("firing", "resolved")}
+
+
+def _validate_fleet(config: Config) -> None:
+    """[metrics] and [notify]."""
+    src = config.source
+    if not 0 <= config.metrics.port <= 65535:
+        raise ConfigError(f"{src}: key 'metrics.port'", "expected 0..65535 (0: no /metrics)")
+    notify = config.notify
+    for key, choices in _NOTIFY_CHOICES.items():
+        for value in getattr(notify, key):
+            if value not in choices:
+                raise ConfigError(f"{src}: key 'notify.{key}'",
+                                  f"expected some of {', '.join(choices)}, got {value!r}",
+                                  _did_you_mean(value, list(choices)))
+    for key in ("webhook_url", "telegram_api_url"):
+        url = getattr(notify, key)
+        if url and not re.match(r"^https?://[^/\s]+", url):
+            raise ConfigError(f"{src}: key 'notify.{key}'", "expected an http:// or https:// URL")
+    if bool(notify.telegram_bot_token) != bool(notify.telegram_chat_id):
+        raise ConfigError(f"{src}: key 'notify.telegram_chat_id'",
+                          "Telegram needs both telegram_bot_token and telegram_chat_id",
+                          "set both, or neither to turn Telegram off")
+    if notify.retries < 0 or notify.retry_backoff_s < 0:
+        raise ConfigError(f"{src}: key 'notify.retries'", "expected numbers >= 0")
+    for key in ("timeout_s", "rate_limit_per_minute"):
+        if getattr(notify, key) <= 0:
+            raise ConfigError(f"{src}: key 'notify.{key}'", "expected a number > 0")
 
 
 def find_config_file(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
@@ -401,6 +464,7 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
 
 _DSN_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)")
 _PARAM_PASSWORD = re.compile(r"(password=)([^&\s]+)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"^[a-z]+://[^:/@\s]*:([^@\s]+)@", re.IGNORECASE)
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
@@ -422,4 +486,12 @@ def secrets_of(config: Config) -> tuple[str, ...]:
     if match:
         found.append(match.group(2))
     found.append(os.environ.get("PGPASSWORD", ""))
-    return tuple(s for s in found if s and len(s) >= 3)
+    # Notification credentials: the bot token, and the whole webhook URL (services put the
+    # token in its path or query) as well as its password.
+    found.append(config.notify.telegram_bot_token)
+    found.append(config.notify.webhook_url)
+    match = _URL_PASSWORD.search(config.notify.webhook_url)
+    if match:
+        found.append(match.group(1))
+    # Longest first: a password inside the URL must not leave the rest of the URL readable.
+    return tuple(sorted((s for s in found if s and len(s) >= 3), key=len, reverse=True))

@@ -75,6 +75,8 @@ class Monitor:
         self.snapshots = SnapshotWriter(run_dir.path)
         self.store: MetricStore | None = None
         self.on_minute: list[Callable[[MinuteWritten], None]] = []
+        # Told of every view tick() builds (e.g. /metrics); must be cheap and must not raise.
+        self.view_listeners: list[Callable[[MetricsView], None]] = []
         self.finished: Path | None = None
         self._secrets = secrets_of(config)
         self._fail_streak = 0
@@ -260,6 +262,8 @@ class Monitor:
         if self.alerts is not None:
             self.alerts.evaluate(view)
             view = dataclasses.replace(view, alerts=self.alerts.items())
+        for listener in self.view_listeners:
+            listener(view)
         return view
 
     async def _write_minute(self, minute: datetime) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tui.alerts.conditions import format_duration, pretty
 from tui.alerts.episodes import Episode
@@ -41,6 +41,8 @@ class AlertEngine:
         self.ruleset = ruleset
         self.rules: tuple[Rule, ...] = ruleset.rules
         self.journal = journal
+        # Told of every transition journaled (e.g. notifications); must not block or raise.
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.bell_enabled = ruleset.settings.bell if bell is None else bell
         self.active: dict[str, Episode] = {}  # rule name -> its pending or firing episode
         self.resolved: deque[Episode] = deque(maxlen=max(ruleset.settings.keep_resolved, 0))
@@ -78,6 +80,8 @@ class AlertEngine:
         for transition in transitions:
             if self.journal is not None:
                 self.journal.append(transition)
+            for listener in self.listeners:
+                listener(transition)
         self._refresh()
         return transitions
 
