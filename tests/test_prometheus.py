@@ -128,7 +128,8 @@ async def test_a_scrape_during_the_run_has_the_final_reports_totals(bot_db, tmp_
 
 WRITTEN = ("position_created", "position_closed", "position_updated", "trailing_stop_activated",
            "trailing_stop_sl_updated", "zombie_order_cancelled", "emergency_close_all_triggered",
-           "websocket_disconnected", "aged_position_detected", "positions_without_sl_detected")
+           "websocket_disconnected", "aged_position_detected", "positions_without_sl_detected",
+           "trailing_stop_sl_update_failed")
 
 
 def _store(log: bool = False, written: tuple[str, ...] = WRITTEN) -> MetricStore:
