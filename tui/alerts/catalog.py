@@ -28,7 +28,8 @@ ENGINE_METRICS: dict[str, str] = {
 # Read off the latest poll or the run as a whole: the store puts them in the current and
 # all_time windows only, so a rule over last_minute / last_10_minutes could never fire.
 POINT_IN_TIME = frozenset({"db_up", "db_down_s", "poll_ms", "bot_silent_s", "gap_minutes",
-                           "late_events", "log_silent_s"}) | frozenset(ENGINE_METRICS)
+                           "late_events", "log_silent_s", "bad_rows",
+                           "last_line_gap"}) | frozenset(ENGINE_METRICS)
 POINT_WINDOWS = ("current", "all_time")
 
 
