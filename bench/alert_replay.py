@@ -5,16 +5,23 @@ console monitor wrote it: naive local timestamps drifting by the query time each
 "more than 5 aged positions" holds for 474 minutes, WebSocket reconnects and error bursts flap,
 and a position is briefly without a stop-loss; then replays it through rules/default.toml.
 
-    python bench/alert_replay.py [--out FILE] [--seed N] [--json]
+    python bench/alert_replay.py [--out FILE] [--seed N] [--json] [--real DIR]
+
+With the real recorded data at hand (``../shared/real``, or ``--real DIR``), it also replays the
+real old-kit file (817 lines, 4 holes) and its 8-hour audit window (07:06 -> 14:59), printing
+episodes per rule, gap minutes and how long the replay took.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
+import time
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -82,18 +89,49 @@ def old_kit_alerts(path: Path) -> dict[str, int]:
     return counts
 
 
+REAL_FILE = "monitoring_snapshots_20251018.jsonl"
+AUDIT_WINDOW = ("2025-10-18T07:06:20", "2025-10-18T15:00")  # the 8-hour audit run's lines
+
+
+def real_figures(folder: Path, rules: str) -> list[dict]:
+    """Replay the real old-kit file and its 8-hour audit window."""
+    source = folder / REAL_FILE
+    if not source.is_file():
+        return []
+    window = Path(tempfile.mkdtemp(prefix="botmon-bench-8h-")) / REAL_FILE
+    with open(source, encoding="utf-8") as lines, open(window, "w", encoding="utf-8") as out:
+        for text in lines:
+            if AUDIT_WINDOW[0] <= json.loads(text)["timestamp"] < AUDIT_WINDOW[1]:
+                out.write(text)
+    figures = []
+    for label, path in (("real 817-line file", source), ("real 8-hour audit run", window)):
+        started = time.perf_counter()
+        result = replay([path], load_rules(rules))
+        seconds = time.perf_counter() - started
+        figures.append({
+            "label": label, "file": str(path), "minutes": result.records, "gaps": result.gaps,
+            "holes": [h.minutes for h in result.holes], "seconds": round(seconds, 2),
+            "episodes": result.to_json()["totals"],
+            "episodes_by_rule": dict(Counter(e["rule"] for e in result.episodes))})
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="where to write the generated snapshot file")
     parser.add_argument("--seed", type=int, default=19)  # 533 old-kit alerts, as in the real run
     parser.add_argument("--rules", default=str(ROOT / "rules"))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--real", default=str(ROOT.parent / "shared" / "real"),
+                        help="folder of the real recorded data (skipped when missing)")
     args = parser.parse_args()
     folder = Path(args.out).parent if args.out else Path(tempfile.mkdtemp(prefix="botmon-bench-"))
     path = Path(args.out) if args.out else folder / "monitoring_snapshots_20251015.jsonl"
     generate(path, args.seed)
     old = old_kit_alerts(path)
+    started = time.perf_counter()
     result = replay([path], load_rules(args.rules))
+    seconds = time.perf_counter() - started
     by_rule = result.per_minute["by_rule"]
     figures = {
         "file": str(path), "minutes": result.records,
@@ -104,6 +142,9 @@ def main() -> int:
         "botmon_episodes": result.to_json()["totals"],
         "episodes_by_rule": {},
         "minutes_by_rule": result.per_minute["by_rule"],
+        "replay_seconds": round(seconds, 2),
+        "load": os.getloadavg()[0],
+        "real": real_figures(Path(args.real), args.rules),
     }
     for episode in result.episodes:
         figures["episodes_by_rule"][episode["rule"]] = \
@@ -124,6 +165,15 @@ def main() -> int:
     for rule, n in figures["episodes_by_rule"].items():
         print(f"  {rule:<24} {n:>3} episode(s) for {figures['minutes_by_rule'].get(rule, 0):>3} "
               f"minutes held")
+    print(f"replay took {seconds:.2f} s for {result.records} minutes (a tick per second; "
+          f"load {figures['load']:.2f})")
+    for real in figures["real"]:
+        totals = real["episodes"]
+        print(f"{real['label']}: {real['minutes']} lines, {real['gaps']} gap minutes in holes of "
+              f"{real['holes']} minutes; {totals['episodes']} episodes ({totals['critical']} "
+              f"critical, {totals['warning']} warning, {totals['info']} info) in "
+              f"{real['seconds']:.2f} s")
+        print("  " + ", ".join(f"{rule} {n}" for rule, n in real["episodes_by_rule"].items()))
     return 0
 
 

@@ -118,6 +118,114 @@ def test_replay_cli_prints_episodes_as_text_and_json(capsys, tmp_path):
         replay_cli.run(parser.parse_args([str(OLD_KIT_FILE), "--rules", str(bad)]))
 
 
+# -- holes, unreadable lines, corrections ---------------------------------------------------------
+
+REAL = ROOT.parent / "shared" / "real" / "monitoring_snapshots_20251018.jsonl"
+
+
+def old_kit_line(ts: datetime, *, prices: int = 60, unprotected: int = 0) -> str:
+    return json.dumps({"timestamp": ts.replace(tzinfo=None).isoformat(), "metrics": {
+        "positions": {"total": 60, "binance": 30, "bybit": 30, "unprotected": unprotected},
+        "activity": {"new_opened": 0, "prices_updated": prices, "ts_activated": 0,
+                     "sl_updates": 0, "closed": 0},
+        "issues": {"aged": 0, "zombies": 0, "emergency": 0, "errors": 0, "ws_reconnects": 0}}})
+
+
+def test_holes_between_old_kit_lines_are_gaps_and_the_bot_is_not_silent_across_them(tmp_path):
+    path = tmp_path / "monitoring_snapshots_20251015.jsonl"
+    stamps = [at(m, 2 + m * 0.7) for m in range(10)] + \
+             [at(m, 2 + m * 0.7) for m in range(45, 55)]  # the kit was stopped for 35 minutes
+    path.write_text("".join(old_kit_line(ts) + "\n" for ts in stamps))
+    result = replay([path], RULES)
+    assert [(h.first_minute, h.minutes) for h in result.holes] == [(at(9), 35)]
+    assert result.gaps == 35 and result.missing_minutes == 35 and result.gap_lines == 0
+    # No bot_silent across the hole; the gap itself is reported once, as a resumed run would.
+    assert [(e["rule"], e["minutes"]) for e in result.episodes] == [("snapshot_gap", 1)]
+    data = result.to_json()
+    assert data["holes"] == [{"after": stamps[9].isoformat(), "before": stamps[10].isoformat(),
+                              "first_minute": at(9).isoformat(), "minutes": 35}]
+
+
+def test_the_real_old_kit_file_has_four_holes():
+    result = replay([REAL], RULES)
+    assert result.records == 817
+    assert [h.minutes for h in result.holes] == [10, 16, 1, 354]
+    assert result.gaps == 381
+    for episode in result.episodes:  # silence is only counted where the kit was running
+        if episode["rule"] == "bot_silent":
+            assert result.holes_within(episode) == 0 or episode["peak"] < 1000
+    text = "\n".join(replay_cli.text_report(result))
+    assert "381 minute(s) with no line in 4 hole(s)" in text
+    assert "14:59–20:52 (354 min)" in text
+
+
+def test_unreadable_lines_are_reported_with_their_line_numbers(tmp_path, capsys):
+    path = tmp_path / "monitoring_snapshots_20251015.jsonl"
+    lines = [old_kit_line(at(m, 3)) for m in range(6)]
+    lines[2] = lines[2][:40]  # a corrupt line in the middle
+    lines.insert(4, '["not", "a", "record"]')
+    lines.append('{"timestamp": "2025-10-15T09:07:0')  # torn by a crash
+    path.write_text("\n".join(lines) + "\n")
+    result = replay([path], RULES)
+    name = path.name
+    assert result.unreadable == [f"{name}:3", f"{name}:5", f"{name}:8"]
+    assert result.skipped == 3 and result.records == 5
+    parser = argparse.ArgumentParser()
+    replay_cli.add_arguments(parser)
+    assert replay_cli.run(parser.parse_args([str(path), "--rules", str(ROOT / "rules")])) == 0
+    out = capsys.readouterr().out
+    assert f"3 unreadable line(s) skipped: {name}:3, {name}:5, {name}:8" in out
+
+
+def botmon_lines(minutes: int, *, errors: dict[int, int] | None = None) -> list[dict]:
+    from tui.outputs.snapshots import minute_record
+
+    lines = []
+    for m in range(minutes):
+        values = {"events": 100, "errors": (errors or {}).get(m, 0), "polls": 30,
+                  "failed_polls": 0, "positions_price_updated": 20, "open_positions": 20,
+                  "open_positions_avg": 20, "open_positions_max": 20}
+        lines.append(minute_record(at(m), values, (), partial=False))
+    return lines
+
+
+def test_correction_records_replace_a_sealed_minute(tmp_path):
+    path = tmp_path / "monitoring_snapshots_20251015.jsonl"
+    lines = botmon_lines(6, errors={2: 3})
+    corrected = dict(lines[2], kind="correction", timestamp=at(4, 20).isoformat(),
+                     late_events=9, values={**lines[2]["values"], "errors": 12, "events": 109})
+    older = dict(corrected, timestamp=at(3, 20).isoformat(),
+                 values={**lines[2]["values"], "errors": 4})
+    orphan = dict(corrected, minute=at(30).isoformat())
+    lines += [corrected, older, orphan]  # appended as they come: the latest one counts
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = replay([path], RULES)
+    assert result.records == 6 and result.corrections == 1
+    assert result.orphan_corrections == [f"{path.name}:9"]
+    burst = [e for e in result.episodes if e["rule"] == "errors_burst"]
+    assert [(e["peak"], minute_of(datetime.fromisoformat(e["start"]))) for e in burst] == \
+        [(12, at(3))]
+    record = next(r for r in read_snapshots([path]).records if r.minute == at(2))
+    assert record.values["errors"] == 12 and record.corrected == f"{path.name}:7"
+
+
+def test_minutes_a_resumed_run_missed_are_not_evaluated(tmp_path):
+    from tui.outputs.snapshots import gap_record
+
+    path = tmp_path / "monitoring_snapshots_20251015.jsonl"
+    lines = botmon_lines(20)
+    for m in range(5, 15):  # the monitor crashed; the resumed run wrote these
+        lines[m] = gap_record(at(m), "monitor was not running (resumed after a crash or "
+                              "restart)", {})
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = replay([path], RULES)
+    assert result.gap_lines == 10 and result.holes == []
+    # No bot_silent: nobody watched the bot while the monitor was down.
+    # The live resumed run wrote those gap lines at once: the newest line is a gap until the
+    # first minute after the restart is written (10 s into the next one).
+    assert [(e["rule"], e["minutes"]) for e in result.episodes] == [("snapshot_gap", 2)]
+
+
 # -- live versus replay -------------------------------------------------------------------------
 
 def position(pid: int, *, now: datetime, stop_loss: bool = True, age_h: float = 1.0
@@ -130,55 +238,81 @@ def position(pid: int, *, now: datetime, stop_loss: bool = True, age_h: float = 
         ts_activated=None, ts_stop_price=None)
 
 
+def second(minute: int, sec: float = 0) -> float:
+    return minute * 60 + sec
+
+
 class Bot:
-    """A scripted minute of the bot: which events it writes and what its positions look like."""
+    """A scripted bot, second by second: the events of each poll and its positions' state.
+
+    Gauges change mid-minute the way the real ones do: nine positions without a stop-loss for
+    20 s after a wave, then one of them for nearly four more minutes (the issue's "peak 1 vs
+    9"); aged positions appear and go mid-minute; 17 positions open in minute 20 (read off the
+    positions table); the database is down for 80 s (minute 38 is a gap).
+    """
 
     def __init__(self) -> None:
         self.next_id = 1
 
-    def events(self, minute: int) -> list[EventRow]:
+    @staticmethod
+    def unprotected(t: float) -> int:
+        if second(5, 20) <= t < second(5, 40):
+            return 9
+        if second(5, 40) <= t < second(9, 25):
+            return 1
+        if second(20, 10) <= t < second(20, 25):  # a post-wave blip: pending, never fires
+            return 3
+        return 0
+
+    @staticmethod
+    def aged(t: float) -> int:
+        return 7 if second(10, 30) <= t < second(25, 45) else 2
+
+    @staticmethod
+    def down(t: float) -> bool:
+        return second(37, 50) <= t < second(39, 10)
+
+    def kinds(self, minute: int, t: float) -> list[tuple[str, str]]:
+        """Events created in (t - 2, t]: a steady stream plus the scenario's bursts."""
         kinds: list[tuple[str, str]] = []
+        offset = t - second(minute)
         if minute not in (30, 31):  # a stale price stream for two minutes
-            kinds += [("position_updated", "INFO")] * 12
-        kinds.append(("sync_started", "INFO"))
-        if 12 <= minute <= 16:
-            kinds += [("order_error", "ERROR")] * 12  # a burst, and > 50 in the run
-        if minute in (15, 17, 19, 27):  # reconnects that flap
+            kinds += [("position_updated", "INFO")] * 2
+        if offset in (10, 40):
+            kinds.append(("sync_started", "INFO"))
+        if 12 <= minute <= 16 and offset <= 24:
+            kinds += [("order_error", "ERROR")]  # 12 a minute: a burst, and > 50 in the run
+        if minute in (15, 17, 19, 27) and offset == 30:  # reconnects that flap
             kinds.append(("websocket_disconnected", "WARNING"))
-        if minute == 20:
-            kinds += [("position_created", "INFO")] * 16
-        if minute == 22:
+        if minute == 20 and offset <= 32:
+            kinds += [("position_created", "INFO")]  # the cross-check of the opens below
+        if minute == 22 and offset == 44:
             kinds.append(("emergency_close_all_triggered", "CRITICAL"))
+        return kinds
+
+    def sample(self, t: float) -> DbSample:
+        minute = int(t // 60)
+        now = at(0, t)
+        unprotected, aged = self.unprotected(t), self.aged(t)
+        positions = tuple(position(pid, now=now, stop_loss=pid > unprotected,
+                                   age_h=4.0 if pid > 60 - aged else 1.0)
+                          for pid in range(1, 61))
+        latency = 420.0 if 33 <= minute <= 35 else 270.0 if minute == 36 else 40.0
         rows = []
-        for index, (kind, severity) in enumerate(kinds):
-            rows.append(EventRow(id=self.next_id, created_at=at(minute, 1 + index * 0.5),
-                                 event_type=kind, exchange="bybit", symbol="S1USDT",
-                                 severity=severity, position_id=index % 12 + 1))
+        for index, (kind, severity) in enumerate(self.kinds(minute, t)):
+            rows.append(EventRow(id=self.next_id, created_at=now - timedelta(seconds=1.5)
+                                 + timedelta(milliseconds=index), event_type=kind,
+                                 exchange="bybit", symbol="S1USDT", severity=severity,
+                                 position_id=index % 12 + 1))
             self.next_id += 1
-        return rows
-
-    def positions(self, minute: int, now: datetime) -> tuple[OpenPosition, ...]:
-        return tuple(position(pid, now=now, stop_loss=not (5 <= minute <= 9 and pid == 1),
-                              age_h=4.0 if 10 <= minute <= 25 and pid <= 7 else 1.0)
-                     for pid in range(1, 61))
-
-    def sample(self, minute: int) -> DbSample:
-        now = at(minute, 59)
-        latency = {33: 420.0, 34: 400.0, 35: 380.0, 36: 270.0}.get(minute, 40.0)
-        events = self.events(minute)
-        # Opens are read off the positions table (the events only cross-check them).
-        opened = tuple(PositionChange("opened", position(100 + i, now=now), at(minute, 30))
-                       for i in range(16)) if minute == 20 else ()
-        return DbSample(db_now=now, latency_ms=latency, positions=self.positions(minute, now),
-                        events=tuple(events), last_event_at=max(e.created_at for e in events),
-                        changes=opened)
-
-    def idle_sample(self, minute: int) -> DbSample:
-        """A poll at hh:mm:11 with no new rows: the minute before is complete from then on."""
-        now = at(minute, 11)
-        latency = {33: 420.0, 34: 400.0, 35: 380.0, 36: 270.0}.get(minute, 40.0)
-        return DbSample(db_now=now, latency_ms=latency, positions=self.positions(minute - 1, now),
-                        events=(), last_event_at=at(minute - 1, 58))
+        last = max((r.created_at for r in rows), default=None)
+        offset = t - second(minute)
+        # Opens are read off the positions table: 17 in minute 20 (the events only cross-check).
+        opened = (PositionChange("opened", position(100 + int(offset), now=now),
+                                 now - timedelta(seconds=1)),) \
+            if minute == 20 and offset <= 32 else ()
+        return DbSample(db_now=now, latency_ms=latency, positions=positions, events=tuple(rows),
+                        last_event_at=last, changes=opened)
 
 
 def comparable(episodes: list[dict]) -> list[tuple]:
@@ -189,32 +323,37 @@ def comparable(episodes: list[dict]) -> list[tuple]:
                    minute(e["end"]), e["minutes"], e["peak"]) for e in episodes)
 
 
-async def test_replay_of_a_recorded_run_gives_the_live_episodes(tmp_path):
+async def live_run(tmp_path: Path, minutes: int = 42) -> tuple[AlertEngine, RunDir]:
+    """The live monitor on an explicit clock: a poll every 2 s, a tick every second."""
     config = load_config(environ={})
     run_dir = RunDir.create(config, out=str(tmp_path))
     live = AlertEngine(RULES)
     monitor = Monitor(config, run_dir, duration_s=None, alerts=live)
     monitor.store = MetricStore(config, run_start=T0)
-    bot, minutes, gap = Bot(), 42, 38
-    # The live monitor sees a minute in last_minute during the whole next minute: evaluate
-    # early and late in it, then the poll at the end of the minute brings that minute's rows.
-    for minute in range(minutes + 1):
-        if minute:
-            if gap not in (minute, minute - 1) and minute < minutes:
-                monitor.store.ingest(bot.idle_sample(minute))
-            await monitor.tick(now=at(minute, 12))
-            await monitor.tick(now=at(minute, 58))
-        if minute < minutes and minute != gap:
-            monitor.store.ingest(bot.sample(minute))
+    bot = Bot()
+    for t in range(0, minutes * 60 + 15):
+        if t % 2 == 0 and t < minutes * 60:
+            if bot.down(t):
+                monitor.store.record_failure(at(0, t), "database unreachable: refused")
+            else:
+                monitor.store.ingest(bot.sample(t))
+        await monitor.tick(now=at(0, t))
+    return live, run_dir
+
+
+async def test_replay_of_a_recorded_run_gives_the_live_episodes(tmp_path):
+    live, run_dir = await live_run(tmp_path)
     live_episodes = live.episodes()
     fired = {e["rule"] for e in live_episodes}
     # The scenario exercises every old-kit rule, hysteresis, a gap and a run total.
     assert fired == {"unprotected_positions", "aged_positions", "errors_burst", "ws_reconnect",
                      "positions_opened_burst", "emergency_close", "no_price_updates",
-                     "poll_latency", "snapshot_gap", "run_errors"}
+                     "poll_latency", "snapshot_gap", "run_errors", "database_unreachable"}
+    unprotected = [e for e in live_episodes if e["rule"] == "unprotected_positions"]
+    assert [(e["peak"], e["minutes"]) for e in unprotected] == [(9, 5)]
 
     recorded = read_snapshots([run_dir.path])
-    assert len(recorded.records) == minutes and recorded.records[gap].kind == "gap"
+    assert len(recorded.records) == 42 and recorded.records[38].kind == "gap"
     replayed = replay([run_dir.path], RULES)
     assert comparable(replayed.episodes) == comparable(live_episodes)
     assert replayed.per_minute["by_rule"] == live.per_minute_view()["by_rule"]
