@@ -436,6 +436,54 @@ async def test_a_database_with_only_the_old_event_types(bot_db):
     assert "websocket_error" not in errors and "health_check_failed" in errors
 
 
+async def test_sections_on_types_this_bot_never_writes_say_not_measurable(bot_db, capsys):
+    await seed(bot_db, new_types=False)
+    sections = await run_all(bot_db)
+    # No websocket_*/subscription_* events: not an empty, healthy table.
+    assert sections["09_websocket_health"]["rows"] == []
+    assert "no version of the bot writes them" in sections["09_websocket_health"][
+        "not_measurable"]
+    hourly = rows_of(sections, "11_hourly_distribution")
+    assert all(r["websocket"] is None for r in hourly)  # not a column of zeros
+    assert "not_measurable" not in sections["06_aged_positions"]  # empty there means none
+
+
+async def test_pairs_without_samples_carry_a_note(bot_db):
+    await seed(bot_db, new_types=False)
+    conn = await asyncpg.connect(bot_db)
+    try:  # the current bot: atomic opens, no position_created / stop_loss_placed, no orders
+        await conn.execute("DELETE FROM monitoring.events WHERE event_type = ANY($1)",
+                           ["position_created", "stop_loss_placed", "order_placed"])
+    finally:
+        await conn.close()
+    rows = {r["metric"]: r for r in rows_of(await run_all(bot_db), "05_performance")}
+    placement = rows["position_created -> stop_loss_placed"]
+    assert placement["samples"] == 0 and placement["p95"] is None
+    assert placement["note"].startswith("not measurable on this bot: its atomic open path")
+    assert rows["order_placed -> order_filled"]["note"] == \
+        "not measurable on this bot: order_placed is never written"
+    assert rows["position lifetime (closed in window)"]["note"] is None
+
+
+async def test_pnl_has_its_currency(seeded):
+    rows = {r["exchange"]: r for r in rows_of(await run_all(seeded), "08_pnl_win_rate")}
+    assert {r["pnl_unit"] for r in rows.values()} == {"USDT"}
+
+
+def test_text_output_says_not_measurable_instead_of_no_rows():
+    analysis = Analysis(since=SINCE, until=UNTIL, all_time=False, seconds=0.5, sections=[
+        {"section": "09_websocket_health", "title": "WebSocket", "rows": [],
+         "not_measurable": "no websocket_* events"},
+        {"section": "11_x", "title": "X", "rows": [{"websocket": None, "pnl": -0.00001}]}])
+    out = io.StringIO()
+    render_text(analysis, out, plain=True)
+    text = out.getvalue()
+    assert "not measurable on this bot: no websocket_* events" in text
+    assert "(no rows)" not in text
+    assert "| — " in text and "-0" not in text
+    assert format_cell(Decimal("-0.0000")) == "0" and format_cell(-0.00001) == "0"
+
+
 async def test_an_empty_database(bot_db):
     result = await analyze(config_for(bot_db), since=None)
     assert result.all_time and result.failed == 0

@@ -132,12 +132,19 @@ def test_json_twin_shape(run):
     assert [c["id"] for c in health["checks"]] == [t.id for t in THRESHOLDS]
     checks = {c["id"]: c for c in health["checks"]}
     assert checks["errors"]["value"] == 26 and checks["errors"]["status"] == "warning"
-    assert checks["sl_latency_p95_ms"]["status"] == "n/a"  # no database analysis
+    assert checks["sl_placement_p95_ms"]["status"] == "n/a"  # no database analysis
+    assert checks["sl_placement_p95_ms"]["not_measurable"] is None
+    # No event carries an SL update's duration: never "ok", and says why.
+    assert checks["sl_update_p95_ms"]["status"] == "n/a"
+    assert "stop_loss_updated is never written" in checks["sl_update_p95_ms"]["not_measurable"]
+    assert "| SL update p95 (a trailing stop moving its stop-loss) | n/a: not measurable on " \
+           "this bot (stop_loss_updated is never written" in text
     assert [a["key"] for a in doc["areas"]] == ["positions", "stop_loss", "trailing_stop",
                                                 "websocket", "errors", "zombies", "aged",
                                                 "data_integrity"]
     for area in doc["areas"]:
-        assert all(set(f) == {"label", "value", "detail"} for f in area["facts"])
+        assert all({"label", "value", "detail"} <= set(f) <= {"label", "value", "detail",
+                                                               "unit"} for f in area["facts"])
         assert all({"title", "columns", "rows", "note"} <= set(t) for t in area["tables"])
     assert doc["snapshots"]["gaps"] == [{
         "from": "2025-10-15T09:14:00+00:00", "to": "2025-10-15T09:15:00+00:00", "minutes": 2,
@@ -179,20 +186,22 @@ def test_two_exports_in_the_same_second_keep_both(run):
 # -- health verdict -------------------------------------------------------------------------------
 
 GOOD = {"critical_episodes": 0, "warning_episodes": 0, "snapshot_minutes_missing": 0,
-        "aged_max": 4, "sl_latency_p95_ms": 150.0, "db_poll_p95_ms": 20.0, "api_p50_ms": None,
-        "ws_reconnects": 4, "errors": 9, "zombies": 0}
+        "aged_max": 4, "sl_update_p95_ms": 150.0, "sl_placement_p95_ms": 900.0,
+        "db_poll_p95_ms": 20.0, "api_p50_ms": None, "ws_reconnects": 4, "errors": 9,
+        "zombies": 0}
 
 
 @pytest.mark.parametrize("change, verdict, decided_by", [
     ({}, GREEN, []),
-    ({"sl_latency_p95_ms": None}, GREEN, []),  # no data: n/a never decides
+    ({"sl_update_p95_ms": None}, GREEN, []),  # no data: n/a never decides
+    ({"sl_placement_p95_ms": 3000.0}, GREEN, []),  # no operators' target: info, never decides
     ({"critical_episodes": 1}, RED, ["critical_episodes"]),
     ({"warning_episodes": 2}, YELLOW, ["warning_episodes"]),
     ({"snapshot_minutes_missing": 2}, YELLOW, ["snapshot_minutes_missing"]),
     ({"aged_max": 5}, YELLOW, ["aged_max"]),
-    ({"sl_latency_p95_ms": 200.0}, YELLOW, ["sl_latency_p95_ms"]),
-    ({"sl_latency_p95_ms": 500.0}, YELLOW, ["sl_latency_p95_ms"]),
-    ({"sl_latency_p95_ms": 500.1}, RED, ["sl_latency_p95_ms"]),
+    ({"sl_update_p95_ms": 200.0}, YELLOW, ["sl_update_p95_ms"]),
+    ({"sl_update_p95_ms": 500.0}, YELLOW, ["sl_update_p95_ms"]),
+    ({"sl_update_p95_ms": 500.1}, RED, ["sl_update_p95_ms"]),
     ({"db_poll_p95_ms": 300.0}, YELLOW, ["db_poll_p95_ms"]),
     ({"ws_reconnects": 5}, YELLOW, ["ws_reconnects"]),
     ({"ws_reconnects": 20}, YELLOW, ["ws_reconnects"]),
@@ -360,9 +369,11 @@ async def test_post_test_sql_fills_the_areas_over_the_runs_window(run, bot_db):
     assert row["first_seen"].startswith("2025-10-15T09:06:20")
     assert row["last_seen"].startswith("2025-10-15T09:14:20")
     checks = {c["id"]: c for c in doc["health"]["checks"]}
-    assert checks["sl_latency_p95_ms"]["value"] == 800 and checks["sl_latency_p95_ms"][
-        "status"] == "bad"
-    assert doc["health"]["decided_by"] == ["critical_episodes", "sl_latency_p95_ms"]
+    # Placing the first stop-loss after an open is not an SL update: shown, never decides.
+    placement = checks["sl_placement_p95_ms"]
+    assert placement["value"] == 800 and placement["status"] == "info"
+    assert checks["sl_update_p95_ms"]["status"] == "n/a"
+    assert doc["health"]["decided_by"] == ["critical_episodes"]
     assert "| HOTUSDT bybit #7 | 25 | 09:05:20 | 09:09:20 |" in text
     assert "### 03_trailing_stop: " in text and "database analysis" in steps
 
@@ -433,3 +444,199 @@ def _copy(source: Path, tmp_path: Path) -> Path:
     target = tmp_path / "committed" / source.name
     shutil.copytree(source, target)
     return target
+
+
+# -- an export during the run (`e`) ---------------------------------------------------------------
+
+def _sample(now: datetime, next_id: list[int]) -> "DbSample":
+    from tui.sources.samples import DbSample, EventRow, OpenPosition
+
+    positions = tuple(OpenPosition(
+        id=pid, symbol=f"S{pid}USDT", exchange="bybit" if pid % 2 else "binance", side="long",
+        status="active", opened_at=now - timedelta(hours=1), entry_price=1.0, current_price=1.0,
+        pnl_percent=0.0, unrealized_pnl=0.0, has_stop_loss=True, stop_loss_price=0.9,
+        has_trailing_stop=True, ts_state=None, ts_activated=None, ts_stop_price=None)
+        for pid in range(1, 7))
+    rows = []
+    for kind, exchange, severity in (("position_updated", "bybit", "INFO"),
+                                     ("order_error", "binance", "ERROR")):
+        rows.append(EventRow(id=next_id[0], created_at=now - timedelta(seconds=1),
+                             event_type=kind, exchange=exchange, symbol="S1USDT",
+                             severity=severity, position_id=1))
+        next_id[0] += 1
+    return DbSample(db_now=now, latency_ms=3.0, positions=positions, events=tuple(rows),
+                    last_event_at=now - timedelta(seconds=1))
+
+
+async def test_export_during_a_run_counts_only_the_minutes_that_have_passed(tmp_path):
+    from tui.monitor import Monitor
+    from tui.store.store import MetricStore
+
+    config = config_for(logs=False)
+    run_dir = RunDir.create(config, out=str(tmp_path))
+    end = START + timedelta(hours=8)
+    clock = [START]
+    monitor = Monitor(config, run_dir, duration_s=8 * 3600, wall=lambda: clock[0].timestamp())
+    monitor.store = MetricStore(config, run_start=START, run_end=end)
+    run_dir.write_meta({"run_start": START, "planned_end": end, "duration_s": 8 * 3600,
+                        "config": "defaults", "database": "(PG* environment)"})
+    ids = [1]
+    for second in range(0, 3 * 60 + 46, 2):  # `e` four minutes into an 8-hour run, 09:04:06
+        clock[0] = START + timedelta(seconds=second)
+        monitor.store.ingest(_sample(clock[0], ids))
+        await monitor.tick(now=clock[0])
+    now = clock[0]
+    md_path, json_path = await asyncio.to_thread(
+        build_audit_report, run_dir.path, config, report=monitor.live_report(), use_db=False,
+        use_logs=False, now=now, tz=UTC)
+    doc = json.loads(json_path.read_text())
+    text = md_path.read_text()
+    # 09:00 (partial) to 09:02 are written; 09:03 ended 6 s ago, its line is not due yet; the
+    # rest of the eight hours has not happened.
+    assert doc["snapshots"]["line"] == "3 of 3 minutes recorded; no gaps"
+    checks = {c["id"]: c for c in doc["health"]["checks"]}
+    assert checks["snapshot_minutes_missing"]["value"] == 0
+    assert checks["snapshot_minutes_missing"]["status"] == "ok"
+    assert doc["run"]["in_progress"] is True
+    assert "| finished by | still running: exported during the run" in text
+    assert any(n.startswith("exported during the run") for n in doc["notes"])
+
+
+def test_per_exchange_splits_come_from_one_source(run):
+    path = run / "monitoring_report_20251015_094020.json"
+    final = json.loads(path.read_text())
+    # The exact recount found late errors the minute lines do not have.
+    final["metrics_summary"]["total_errors"] = 30
+    final["metrics_summary"]["by_exchange"]["bybit"]["errors"] = 27
+    path.write_text(json.dumps(final))
+    _, doc, _ = build(run)
+    stats = {f["label"]: f for f in doc["statistics"]}
+    errors = next(a for a in doc["areas"] if a["key"] == "errors")
+    area = {f["label"]: f for f in errors["facts"]}
+    assert stats["errors (events)"]["value"] == area["errors (events)"]["value"] == 30
+    # One split, the totals' own, and what no exchange carries is said, not dropped.
+    assert stats["errors (events)"]["detail"] == area["errors (events)"]["detail"] == \
+        "binance 1 · bybit 27 · no exchange 2"
+    ws = {f["label"]: f for f in next(a for a in doc["areas"]
+                                      if a["key"] == "websocket")["facts"]}
+    assert ws["WebSocket reconnects"]["detail"] == stats["WebSocket reconnects"]["detail"] == \
+        "binance 2 · bybit 0"
+
+
+# -- figures without a source on this bot ---------------------------------------------------------
+
+def test_a_counter_the_bot_never_writes_is_not_measurable_never_ok(tmp_path):
+    run_dir = synthetic_run(tmp_path)
+    text, doc, _ = build(run_dir, config=config_for(logs=False))
+    checks = {c["id"]: c for c in doc["health"]["checks"]}
+    ws = checks["ws_reconnects"]
+    assert ws["status"] == "n/a" and ws["value"] is None
+    assert "websocket" in ws["not_measurable"] and "logs.paths" in ws["not_measurable"]
+    assert "| WebSocket reconnects | n/a: not measurable on this bot (the bot writes no " \
+           "websocket_* events" in text
+    stats = {f["label"]: f for f in doc["statistics"]}
+    assert stats["WebSocket reconnects"]["value"] is None
+    assert "not measurable on this bot" in stats["WebSocket reconnects"]["detail"]
+    assert "| WebSocket reconnects | — | n/a: not measurable on this bot" in text
+    assert doc["health"]["verdict"] == GREEN  # n/a never decides
+
+
+def test_null_metrics_in_the_snapshot_lines_are_shown_with_their_reason(tmp_path):
+    run_dir = synthetic_run(tmp_path)
+    path = next(run_dir.glob("monitoring_snapshots_*.jsonl"))
+    lines = [json.loads(t) for t in path.read_text().splitlines()]
+    for line in lines:  # the monitor's coming format: no source -> null, and why
+        line["values"].update({"zombies": None, "errors": None})
+        line["unavailable"] = {"zombies": "this bot writes no zombie_order_cancelled events"}
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    text, doc, _ = build(run_dir, config=config_for(logs=False))
+    stats = {f["label"]: f for f in doc["statistics"]}
+    assert stats["zombie orders cleaned"]["value"] is None
+    assert stats["zombie orders cleaned"]["detail"] == (
+        "n/a: not measurable on this bot: this bot writes no zombie_order_cancelled events")
+    assert stats["errors (events)"]["value"] is None
+    checks = {c["id"]: c for c in doc["health"]["checks"]}
+    assert checks["zombies"]["status"] == checks["errors"]["status"] == "n/a"
+    assert checks["zombies"]["not_measurable"] == \
+        "this bot writes no zombie_order_cancelled events"
+    assert "| zombie orders cleaned | — | n/a: not measurable on this bot: this bot writes " \
+           "no zombie_order_cancelled events |" in text
+
+
+def test_websocket_reconnects_come_from_the_log_when_the_bot_writes_no_events(tmp_path):
+    run_dir = synthetic_run(tmp_path)
+    _, doc, _ = build(run_dir, config=config_for(logs=True))
+    checks = {c["id"]: c for c in doc["health"]["checks"]}
+    ws = checks["ws_reconnects"]
+    reconnects = doc["log_analysis"]["report"]["websocket"]["counts"]["reconnect"]
+    assert ws["value"] == reconnects and ws["source"].startswith("the bot's log files")
+    assert ws["detail"].startswith("events: n/a: not measurable on this bot")
+
+
+# -- corrections of sealed minutes ----------------------------------------------------------------
+
+def test_correction_records_replace_a_minutes_content(tmp_path):
+    run_dir = synthetic_run(tmp_path, minutes=5, errors=1)
+    path = next(run_dir.glob("monitoring_snapshots_*.jsonl"))
+    lines = [json.loads(t) for t in path.read_text().splitlines()]
+    late = dict(lines[2], kind="correction", timestamp=lines[4]["timestamp"], late_events=7)
+    late["values"] = {**lines[2]["values"], "errors": 8, "events": 17}
+    path.write_text(path.read_text() + json.dumps(late) + "\n")
+    _, doc, _ = build(run_dir, config=config_for(logs=False))
+    stats = {f["label"]: f["value"] for f in doc["statistics"]}
+    assert stats["errors (events)"] == 12  # 1 + 1 + 8 + 1 + 1, not 5
+    facts = {f["label"]: f for f in next(a for a in doc["areas"]
+                                         if a["key"] == "data_integrity")["facts"]}
+    assert facts["minutes corrected by late events"]["value"] == 1
+    assert f"{path.name}:6" in facts["minutes corrected by late events"]["detail"]
+    assert doc["snapshots"]["line"] == "5 of 5 minutes recorded; no gaps"
+
+
+# -- formatting -----------------------------------------------------------------------------------
+
+def test_gap_reasons_carry_no_command_line_hints(tmp_path):
+    run_dir = synthetic_run(tmp_path, minutes=4)
+    path = next(run_dir.glob("monitoring_snapshots_*.jsonl"))
+    lines = path.read_text().splitlines()
+    lines[2] = json.dumps(gap_record(
+        datetime(2025, 10, 15, 9, 2, tzinfo=UTC),
+        "database unreachable: host=db port=5432 database=bot user=bot: cannot reach the "
+        "database: [Errno 111] Connect call failed (hint: check --dsn / PG* variables / "
+        "~/.pgpass, or try `botmon demo` for a self-contained run)", {}))
+    path.write_text("\n".join(lines) + "\n")
+    text, doc, _ = build(run_dir, config=config_for(logs=False))
+    assert doc["snapshots"]["line"].endswith("[Errno 111] Connect call failed")
+    assert "hint:" not in text and "botmon demo" not in text
+
+
+def test_numbers_read_as_people_read_them():
+    from tui.outputs.audit_areas import money
+    from tui.outputs.audit_render import Formatter
+
+    fmt = Formatter(UTC, START)
+    assert fmt.value(-0.001) == "0" and fmt.value(-0.25) == "-0.25" and fmt.value(2.0) == "2"
+    assert money(26, "USDT") == "26.00 USDT" and money(-0.001, "USDT") == "0.00 USDT"
+    assert money(5.5, None) == "5.50 (quote currency; mixed or unknown)"
+
+
+def test_win_rate_has_its_percent_and_pnl_its_currency(run):
+    from tui.outputs import audit_areas as areas
+    from tui.outputs.audit_data import completeness, read_run
+    from tui.outputs.audit_render import render
+    from tui.outputs.audit_report import build_document
+
+    data = read_run(open_run(run), now=NOW)
+    db = {"status": "ok", "since": START.isoformat(), "until": NOW.isoformat(), "seconds": 0.1,
+          "failed_sections": 0, "sections": [{
+              "section": "08_pnl_win_rate", "title": "PnL", "seconds": 0.0, "rows": [
+                  {"exchange": "ALL", "closed": 6, "wins": 3, "losses": 2,
+                   "win_rate_pct": 60, "total_pnl": -12.5, "pnl_unit": "USDT"}]}]}
+    doc = build_document(data, config_for(logs=False), completeness(data),
+                         {"status": "skipped", "reason": "test"}, db, now=NOW, tz=UTC,
+                         names=("a.md", "a.json"))
+    stats = {f["label"]: f for f in doc["statistics"]}
+    assert stats["closed positions: win rate"]["value"] == 60
+    assert stats["closed positions: win rate"]["unit"] == "%"
+    text = render(doc, UTC)
+    assert "| closed positions: win rate | 60% | 6 closed, total PnL -12.50 USDT |" in text
+    assert areas.money(None, "USDT") == "—"

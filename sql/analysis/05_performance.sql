@@ -4,6 +4,9 @@
 -- order_placed -> order_filled: per order (events.order_id), placed to first fill, in ms.
 -- position lifetime: opened_at -> closed_at of the positions closed in the window, in minutes.
 -- Only events inside the window are paired. Percentiles are percentile_cont (interpolated).
+-- A pair the bot never writes has no samples and a `note` saying so (BOT_FACTS.md): its
+-- atomic open path writes neither position_created nor stop_loss_placed, and no version writes
+-- order_placed. Placement after an open is not the operators' "SL update < 200 ms" figure.
 -- Parameters: $1 since, $2 until, $3 open statuses.
 -- Pairing uses one window pass per metric (the latest start at or before each finish), never a
 -- self-join, so the cost stays linear in the number of events.
@@ -53,10 +56,13 @@ samples AS (
     UNION ALL SELECT 2, v::float8 FROM fills
     UNION ALL SELECT 3, v::float8 FROM lifetimes
 ),
-metrics (ord, metric, unit) AS (
-    VALUES (1, 'position_created -> stop_loss_placed', 'ms'),
-           (2, 'order_placed -> order_filled', 'ms'),
-           (3, 'position lifetime (closed in window)', 'min')
+metrics (ord, metric, unit, no_source) AS (
+    VALUES (1, 'position_created -> stop_loss_placed', 'ms',
+            'not measurable on this bot: its atomic open path writes neither event '
+            '(only the legacy path does)'),
+           (2, 'order_placed -> order_filled', 'ms',
+            'not measurable on this bot: order_placed is never written'),
+           (3, 'position lifetime (closed in window)', 'min', NULL)
 )
 SELECT m.metric,
        m.unit,
@@ -65,8 +71,9 @@ SELECT m.metric,
        round((percentile_cont(0.5) WITHIN GROUP (ORDER BY s.v))::numeric, 2) AS p50,
        round((percentile_cont(0.95) WITHIN GROUP (ORDER BY s.v))::numeric, 2) AS p95,
        round((percentile_cont(0.99) WITHIN GROUP (ORDER BY s.v))::numeric, 2) AS p99,
-       round(max(s.v)::numeric, 2) AS max
+       round(max(s.v)::numeric, 2) AS max,
+       CASE WHEN count(s.v) = 0 THEN m.no_source END AS note
 FROM metrics AS m
 LEFT JOIN samples AS s ON s.ord = m.ord
-GROUP BY m.ord, m.metric, m.unit
+GROUP BY m.ord, m.metric, m.unit, m.no_source
 ORDER BY m.ord;

@@ -2,9 +2,12 @@
 -- Closed = status not in positions.open_statuses and closed_at inside the window. PnL is
 -- realized_pnl, or pnl when realized_pnl is empty, as stored by the bot. A win is PnL > 0, a loss
 -- PnL < 0; win_rate_pct = wins / positions with a PnL * 100. One row per exchange, then ALL.
+-- pnl_unit: the quote currency of the symbols (USDT for ALLUSDT), null when they differ.
 -- Parameters: $1 since, $2 until, $3 open statuses.
 WITH closed AS (
-    SELECT exchange, coalesce(realized_pnl, pnl) AS pnl, pnl_percentage, fees
+    SELECT exchange, coalesce(realized_pnl, pnl) AS pnl, pnl_percentage, fees,
+           substring(upper(symbol) FROM '(USDT|USDC|FDUSD|BUSD|USD|BTC|ETH)(?::[A-Z]+)?$')
+               AS quote
     FROM {positions}
     WHERE status <> ALL ($3::text[])
       AND closed_at >= $1::timestamptz AND closed_at < $2::timestamptz
@@ -21,7 +24,9 @@ SELECT CASE WHEN grouping(exchange) = 1 THEN 'ALL' ELSE exchange END AS exchange
        max(pnl) AS best,
        min(pnl) AS worst,
        round(avg(pnl_percentage), 4) AS avg_pnl_pct,
-       coalesce(sum(fees), 0) AS fees
+       coalesce(sum(fees), 0) AS fees,
+       CASE WHEN count(DISTINCT quote) = 1 AND count(quote) = count(*) THEN min(quote) END
+           AS pnl_unit
 FROM closed
 GROUP BY GROUPING SETS ((exchange), ())
 HAVING count(*) > 0

@@ -1,4 +1,5 @@
 -- title: WebSocket health (websocket_* and subscription_* events by hour)
+-- not measurable when empty: no websocket_* or subscription_* event in the window: no version of the bot writes them; its WebSocket health is only in its log (botmon logs)
 -- Newer event types: an older database without them yields no rows. One row per (hour UTC,
 -- exchange), then a total (hour empty, exchange ALL). `reconnects` = disconnected + periodic
 -- reconnections.

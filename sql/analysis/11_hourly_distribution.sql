@@ -3,6 +3,8 @@
 -- events whose severity is one of events.error_severities (they are also in their group).
 -- Last row: the whole window (hour empty). Events are first counted per (hour, type, severity),
 -- then the few thousand groups are classified.
+-- websocket is null, not 0, when the window holds no websocket_*/subscription_* event: no
+-- version of the bot writes them, so a 0 would claim a healthy stream (see the bot's log).
 -- Parameters: $1 since, $2 until, $6 error severities.
 WITH per_type AS (
     SELECT date_trunc('hour', created_at) AS hour, event_type::text AS t, severity, count(*) AS n
@@ -45,7 +47,8 @@ SELECT hour,
        coalesce(sum(n) FILTER (WHERE grp = 'signals'), 0)::bigint AS signals,
        coalesce(sum(n) FILTER (WHERE grp = 'sync'), 0)::bigint AS sync,
        coalesce(sum(n) FILTER (WHERE grp = 'zombies'), 0)::bigint AS zombies,
-       coalesce(sum(n) FILTER (WHERE grp = 'websocket'), 0)::bigint AS websocket,
+       CASE WHEN bool_or(bool_or(grp = 'websocket')) OVER ()
+            THEN coalesce(sum(n) FILTER (WHERE grp = 'websocket'), 0)::bigint END AS websocket,
        coalesce(sum(n) FILTER (WHERE grp = 'system'), 0)::bigint AS system,
        coalesce(sum(n) FILTER (WHERE is_error), 0)::bigint AS errors
 FROM grouped

@@ -73,7 +73,7 @@ def write_json(analysis: Analysis, file: IO[str] | None = None) -> None:
 
 def format_cell(value: Any, *, limit: int = TEXT_CELL_LIMIT) -> str:
     if value is None:
-        return ""
+        return "—"  # no value (not a 0): e.g. a column this bot gives no source for
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, Decimal):
@@ -82,9 +82,12 @@ def format_cell(value: Any, *, limit: int = TEXT_CELL_LIMIT) -> str:
         text = format(value, "f")
         if "." in text:
             text = text.rstrip("0").rstrip(".")
-        return text
+        return "0" if text == "-0" else text
     if isinstance(value, float):
-        return f"{value:.4f}".rstrip("0").rstrip(".") if math.isfinite(value) else str(value)
+        if not math.isfinite(value):
+            return str(value)
+        text = f"{value:.4f}".rstrip("0").rstrip(".")
+        return "0" if text == "-0" else text
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(timezone.utc)
@@ -144,7 +147,10 @@ def render_text(analysis: Analysis, file: IO[str] | None = None,
             continue
         rows = section["rows"]
         if not rows:
-            say("(no rows)", "dim")
+            if section.get("not_measurable"):
+                say(f"not measurable on this bot: {section['not_measurable']}", "yellow")
+            else:
+                say("(no rows)", "dim")
             continue
         columns = list(rows[0].keys())
         for row in rows[1:]:

@@ -6,7 +6,9 @@ SQL, a table or column this database lacks, its statement timeout) is reported w
 error and rolled back to its savepoint, and the next section runs as if nothing happened.
 
 Section files are plain SQL, one statement each. The first line ``-- title: ...`` names the
-section. Table names are written as ``{events}``, ``{positions}``, ``{trailing_stop}``,
+section. A section built on event types this bot may never write says so in its leading comments
+with ``-- not measurable when empty: <why>``: when it returns no rows, the result carries
+``"not_measurable": <why>`` instead of passing for an empty, healthy table. Table names are written as ``{events}``, ``{positions}``, ``{trailing_stop}``,
 ``{orders}``, ``{schema}`` (see :func:`tui.sources.connect.render_sql`); values come in as bind
 parameters with fixed numbers, never formatted into the text:
 
@@ -50,6 +52,7 @@ PARAMETERS = ("since", "until", "open_statuses", "aged_hours", "error_patterns",
 
 _SECTION_FILE = re.compile(r"^\d+_[A-Za-z0-9_.-]*\.sql$")
 _TITLE = re.compile(r"^\s*--\s*title\s*:\s*(.*?)\s*$", re.IGNORECASE)
+_WHEN_EMPTY = re.compile(r"^\s*--\s*not measurable when empty\s*:\s*(.*?)\s*$", re.IGNORECASE)
 # Literals, quoted identifiers and comments are skipped; only bare $n are parameters.
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|\$(\d+)\b",
                      re.DOTALL)
@@ -62,6 +65,7 @@ class Section:
     path: Path
     text: str
     problem: str | None = None  # the file could not be read
+    when_empty: str | None = None  # no rows means "not measurable on this bot": why
 
 
 def analysis_dir(config: Config) -> Path:
@@ -90,12 +94,22 @@ def load_sections(config: Config, only: Sequence[str] = ()) -> list[Section]:
         first = text.splitlines()[0] if text.strip() else ""
         match = _TITLE.match(first)
         title = match.group(1) if match and match.group(1) else path.stem
-        sections.append(Section(path.stem, title, path, text))
+        sections.append(Section(path.stem, title, path, text, when_empty=_when_empty(text)))
     if not sections:
         raise BotmonError(str(folder), "no analysis sections found"
                           + (f" matching {', '.join(only)}" if only else ""),
                           "files are named NN_name.sql, e.g. 01_positions_summary.sql")
     return sections
+
+
+def _when_empty(text: str) -> str | None:
+    for line in text.splitlines():
+        if not line.lstrip().startswith("--"):
+            break  # only the leading comment block
+        match = _WHEN_EMPTY.match(line)
+        if match and match.group(1):
+            return match.group(1)
+    return None
 
 
 def glob_to_like(pattern: str) -> str:
@@ -187,7 +201,8 @@ async def run_sections(conn: asyncpg.Connection, config: Config, since: datetime
     """Run each section in its own savepoint on ``conn`` (inside a transaction if one is open).
 
     Returns ``[{"section", "title", "rows", "seconds"} | {"section", "title", "error",
-    "seconds"}]``; rows are dicts of Python values (Decimal, datetime, ...).
+    "seconds"}]``; rows are dicts of Python values (Decimal, datetime, ...); an empty section
+    whose file says "not measurable when empty" also has ``"not_measurable": why``.
     """
     sections = list(sections) if sections is not None else load_sections(config)
     values = parameter_values(config, since, until)
@@ -207,6 +222,8 @@ async def run_sections(conn: asyncpg.Connection, config: Config, since: datetime
             async with conn.transaction():  # a savepoint inside the analysis transaction
                 records = await conn.fetch(sql, *args)
             entry["rows"] = [dict(record) for record in records]
+            if not records and section.when_empty:
+                entry["not_measurable"] = section.when_empty
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError,
                 ValueError, ConnectionError) as exc:
             entry["error"] = describe_error(exc, sql, timeout_s)

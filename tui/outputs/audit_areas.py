@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any, Iterable
 
 from tui.config import Config
 from tui.outputs.audit_data import (Completeness, EpisodeLog, RunData, SnapLine, gauge_stats,
                                     minutes_where, parse_time)
+from tui.outputs.audit_nosource import NOT_MEASURABLE, section_note
 from tui.outputs.audit_sources import section
+from tui.outputs.report import BY_EXCHANGE
 from tui.store.buckets import MINUTE, minute_of
 
 RECOMMENDATION = "TODO (operator)"
@@ -57,6 +59,7 @@ class Context:
     db: dict[str, Any]
     tz: tzinfo | None
     rules: dict[str, Any]  # rule name -> Rule of the configured rules, when they load
+    no_source: dict[str, str] = field(default_factory=dict)  # metric -> why not measurable
 
     @property
     def log_report(self) -> dict[str, Any] | None:
@@ -76,8 +79,44 @@ class Context:
         return section(self.db, prefix)
 
 
-def fact(label: str, value: Any, detail: str = "") -> dict[str, Any]:
-    return {"label": label, "value": value, "detail": detail}
+def fact(label: str, value: Any, detail: str = "", unit: str = "") -> dict[str, Any]:
+    found = {"label": label, "value": value, "detail": detail}
+    if unit and value is not None:
+        found["unit"] = unit
+    return found
+
+
+def measured(ctx: Context, metric: str, label: str, value: Any, detail: str = ""
+             ) -> dict[str, Any]:
+    """A fact whose figure this bot may give no source for: then "—" and the reason."""
+    why = ctx.no_source.get(metric)
+    if why is None:
+        return fact(label, value, detail)
+    return fact(label, None, f"{NOT_MEASURABLE}: {why}")
+
+
+def log_reconnects(ctx: Context) -> tuple[float, str] | None:
+    """WebSocket reconnects from the bot's log: the live tail's count over the run, else the
+    whole-file log analysis."""
+    if "log_ws_reconnects" in ctx.sums:
+        return _int(ctx.sums["log_ws_reconnects"]), "the bot's log, live tail over the run " \
+                                                     "(log_ws_reconnects)"
+    counts = ctx.log_counts("websocket")
+    if ctx.log_report and "reconnect" in counts:
+        return counts["reconnect"], "the bot's log files (botmon logs: websocket.reconnect; " \
+                                    "the whole files, not only the run)"
+    return None
+
+
+def slow_sl_updates(ctx: Context) -> dict[str, Any] | None:
+    """SL updates the log timed at or above the slow threshold (the only durations kept)."""
+    timing = (ctx.log_report or {}).get("timing") or {}
+    ops = [op for op in timing.get("slow_by_operation", [])
+           if "SL updated" in str(op.get("operation", ""))]
+    if not ops:
+        return None
+    return {"count": sum(op["count"] for op in ops), "max_ms": max(op["max_ms"] for op in ops),
+            "threshold": timing.get("slow_threshold_ms")}
 
 
 def table(title: str, columns: list[str], rows: Iterable[Iterable[Any]],
@@ -107,15 +146,30 @@ def minute_span(lines: list[SnapLine], tz: tzinfo | None) -> str:
             f"({lines[-1].where})")
 
 
-def by_exchange_text(ctx: Context, metric: str, use_sums: bool = True) -> str:
-    parts = []
-    for exchange in ctx.data.exchanges:
-        if use_sums:
-            value = ctx.sums.get(f"{metric}.{exchange}", 0)
-        else:
-            value = (ctx.summary.get("by_exchange", {}).get(exchange, {}) or {}).get(metric)
-        parts.append(f"{exchange} {_int(value)}")
-    return " · ".join(parts)
+# A metric -> its key in the final report's metrics_summary.by_exchange.
+BY_EXCHANGE_KEYS = {metric: key for key, metric in BY_EXCHANGE.items()}
+
+
+def by_exchange_text(ctx: Context, metric: str, total: Any = None) -> str:
+    """The per-exchange split of a total, from the same source as the total (the final report's
+    by_exchange); the snapshot lines only when that report has no split for it, and then it
+    says so. A remainder with no exchange is shown, so the split always adds up."""
+    key = BY_EXCHANGE_KEYS.get(metric, metric)
+    by_ex = ctx.summary.get("by_exchange") or {}
+    exchanges = ctx.data.exchanges
+    if exchanges and all(key in (by_ex.get(ex) or {}) for ex in exchanges):
+        split = {ex: (by_ex.get(ex) or {}).get(key) for ex in exchanges}
+        note = ""
+    else:
+        split = {ex: ctx.sums.get(f"{metric}.{ex}", 0) for ex in exchanges}
+        note = " (from the snapshot lines)" if exchanges else ""
+    parts = [f"{ex} {_int(v) if v is not None else '—'}" for ex, v in split.items()]
+    known = [v for v in split.values() if isinstance(v, (int, float))]
+    if isinstance(total, (int, float)) and len(known) == len(split):
+        rest = total - sum(known)
+        if rest > 0:
+            parts.append(f"no exchange {_int(rest)}")
+    return " · ".join(parts) + note
 
 
 def _int(value: Any) -> Any:
@@ -139,8 +193,9 @@ def section_table(ctx: Context, prefix: str, title: str, *, columns: list[str] |
     rows = [r for r in found.get("rows", [])
             if not where or all(r.get(k) == v for k, v in where.items())]
     cols = columns or (list(rows[0].keys()) if rows else [])
+    note = "" if rows else (section_note(found) or empty)
     return table(f"{title} (post-test SQL {found.get('section')})", cols,
-                 ([r.get(c) for c in cols] for r in rows), note="" if rows else empty)
+                 ([r.get(c) for c in cols] for r in rows), note=note)
 
 
 def episode_facts(ctx: Context, area_key: str) -> list[dict[str, Any]]:
@@ -165,30 +220,33 @@ def statistics(ctx: Context) -> list[dict[str, Any]]:
     per_minute = (data.final_report or {}).get("alerts_per_minute_view") or {}
     latency = s.get("poll_latency_ms") or {}
     duration = (data.end - data.start).total_seconds() / 60
+    opened, closed = s.get("total_positions_opened"), s.get("total_positions_closed")
     rows = [
         fact("run", f"{round(duration)} min",
              f"{data.start.astimezone(ctx.tz):%Y-%m-%d %H:%M:%S} → "
              f"{data.end.astimezone(ctx.tz):%H:%M:%S}"
              + (f"; planned end {data.planned_end.astimezone(ctx.tz):%H:%M:%S}"
-                if data.planned_end else "")),
+                if data.planned_end else "")
+             + ("; still running" if data.in_progress else "")),
         fact("snapshots recorded", comp.recorded, f"of {comp.expected} minutes; "
              f"{comp.gap_minutes + comp.missing_minutes} without a snapshot"),
-        fact("positions opened", s.get("total_positions_opened"),
-             by_exchange_text(ctx, "opened", use_sums=False)),
-        fact("positions closed", s.get("total_positions_closed"),
-             by_exchange_text(ctx, "closed", use_sums=False)),
+        measured(ctx, "positions_opened", "positions opened", opened,
+                 by_exchange_text(ctx, "positions_opened", opened)),
+        measured(ctx, "positions_closed", "positions closed", closed,
+                 by_exchange_text(ctx, "positions_closed", closed)),
         fact("open positions (max / avg)", s.get("max_open_positions"),
              f"avg {_int(s.get('avg_open_positions'))}"),
-        fact("price updates", s.get("total_price_updates"),
-             f"{s.get('positions_with_price_updates')} positions"
-             if s.get("positions_with_price_updates") is not None else ""),
-        fact("trailing-stop activations", s.get("total_ts_activations")),
-        fact("stop-loss moves", s.get("total_sl_updates")),
-        fact("errors (events)", s.get("total_errors"),
-             by_exchange_text(ctx, "errors", use_sums=False)),
-        fact("WebSocket reconnects", s.get("total_ws_reconnects")),
-        fact("zombie orders cleaned", s.get("total_zombies")),
-        fact("emergency closes", s.get("total_emergency_closes")),
+        measured(ctx, "price_updates", "price updates", s.get("total_price_updates"),
+                 f"{s.get('positions_with_price_updates')} positions"
+                 if s.get("positions_with_price_updates") is not None else ""),
+        measured(ctx, "ts_activations", "trailing-stop activations",
+                 s.get("total_ts_activations")),
+        measured(ctx, "sl_updates", "stop-loss moves", s.get("total_sl_updates")),
+        measured(ctx, "errors", "errors (events)", s.get("total_errors"),
+                 by_exchange_text(ctx, "errors", s.get("total_errors"))),
+        ws_fact(ctx, "WebSocket reconnects"),
+        measured(ctx, "zombies", "zombie orders cleaned", s.get("total_zombies")),
+        measured(ctx, "emergency_closes", "emergency closes", s.get("total_emergency_closes")),
         fact("without stop-loss (max)", s.get("max_unprotected"),
              f"avg {_int(s.get('avg_unprotected'))}"),
         fact("aged positions (max)", s.get("max_aged"), f"avg {_int(s.get('avg_aged'))}"),
@@ -197,10 +255,9 @@ def statistics(ctx: Context) -> list[dict[str, Any]]:
              + (f"; the old console monitor would have raised {per_minute.get('total')} "
                 "alerts (one per rule per minute)" if per_minute.get("total") is not None
                 else "")),
-        fact("database poll latency p95, ms", latency.get("p95"),
-             f"p50 {latency.get('p50')} ms, p95 {latency.get('p95')} ms, max "
-             f"{latency.get('max')} ms; {latency.get('polls')} polls, "
-             f"{latency.get('failed_polls')} failed"),
+        fact("database poll latency p95", latency.get("p95"),
+             f"p50 {_ms(latency.get('p50'))}, max {_ms(latency.get('max'))}; "
+             f"{latency.get('polls')} polls, {latency.get('failed_polls')} failed", unit="ms"),
     ]
     log = ctx.log_report
     if log:
@@ -212,8 +269,36 @@ def statistics(ctx: Context) -> list[dict[str, Any]]:
     if pnl and pnl.get("rows"):
         total = next((r for r in pnl["rows"] if r.get("exchange") == "ALL"), pnl["rows"][-1])
         rows.append(fact("closed positions: win rate", total.get("win_rate_pct"),
-                         f"{total.get('closed')} closed, total PnL {total.get('total_pnl')}"))
+                         f"{total.get('closed')} closed, total PnL "
+                         f"{money(total.get('total_pnl'), total.get('pnl_unit'))}", unit="%"))
     return rows
+
+
+def _ms(value: Any) -> str:
+    return "—" if value is None else f"{_int(value)} ms"
+
+
+def money(value: Any, unit: Any) -> str:
+    """A PnL with its currency: the quote currency of the symbols (SQL 08 finds it)."""
+    if value is None:
+        return "—"
+    amount = f"{value:,.2f}" if isinstance(value, (int, float)) else str(value)
+    if amount in ("-0.00", "-0"):
+        amount = "0.00"
+    return f"{amount} {unit}" if unit else f"{amount} (quote currency; mixed or unknown)"
+
+
+def ws_fact(ctx: Context, label: str) -> dict[str, Any]:
+    """WebSocket reconnects: from events when the bot writes them, else from its log."""
+    s = ctx.summary
+    why = ctx.no_source.get("ws_reconnects")
+    if why is None:
+        total = s.get("total_ws_reconnects")
+        return fact(label, total, by_exchange_text(ctx, "ws_reconnects", total))
+    found = log_reconnects(ctx)
+    if found is None:
+        return fact(label, None, f"{NOT_MEASURABLE} from events: {why}; no bot log analysed")
+    return fact(label, found[0], f"from {found[1]}; events: {NOT_MEASURABLE} ({why})")
 
 
 # -- areas ----------------------------------------------------------------------------------------
@@ -228,14 +313,15 @@ def positions(ctx: Context) -> dict[str, Any]:
         rows.append([exchange, entry.get("opened", ctx.sums.get(f"positions_opened.{exchange}")),
                      entry.get("closed", ctx.sums.get(f"positions_closed.{exchange}")),
                      entry.get("max_open", peak), avg, entry.get("errors"), entry.get("events")])
+    opened, closed = s.get("total_positions_opened"), s.get("total_positions_closed")
     facts = [
-        fact("positions opened", s.get("total_positions_opened"),
-             by_exchange_text(ctx, "opened", use_sums=False)),
-        fact("positions closed", s.get("total_positions_closed"),
-             by_exchange_text(ctx, "closed", use_sums=False)),
+        measured(ctx, "positions_opened", "positions opened", opened,
+                 by_exchange_text(ctx, "positions_opened", opened)),
+        measured(ctx, "positions_closed", "positions closed", closed,
+                 by_exchange_text(ctx, "positions_closed", closed)),
         fact("open positions, max", s.get("max_open_positions"),
              f"average {_int(s.get('avg_open_positions'))}"),
-        fact("price updates", s.get("total_price_updates")),
+        measured(ctx, "price_updates", "price updates", s.get("total_price_updates")),
     ]
     counts = ctx.log_counts("position")
     if counts:
@@ -263,15 +349,27 @@ def stop_loss(ctx: Context) -> dict[str, Any]:
              minute_span(unprotected, ctx.tz)),
         fact("the bot's own detections (positions_without_sl_detected)",
              s.get("total_unprotected_detections")),
-        fact("stop-loss moves", s.get("total_sl_updates")),
+        measured(ctx, "sl_updates", "stop-loss moves", s.get("total_sl_updates")),
     ]
     perf = ctx.db_section("05")
     placement = next((r for r in (perf or {}).get("rows", [])
                       if "stop_loss_placed" in str(r.get("metric"))), None)
-    if placement is not None:
-        facts.append(fact("SL placement (position_created → stop_loss_placed) p95, ms",
-                          placement.get("p95"), f"p50 {placement.get('p50')}, max "
-                          f"{placement.get('max')}, {placement.get('samples')} positions"))
+    if placement is not None and placement.get("samples"):
+        facts.append(fact("SL placement after an open (position_created → stop_loss_placed), "
+                          "p95", placement.get("p95"),
+                          f"p50 {_ms(placement.get('p50'))}, max {_ms(placement.get('max'))}, "
+                          f"{placement.get('samples')} positions; no operators' target (their "
+                          "200 ms is for SL updates)", unit="ms"))
+    elif placement is not None:
+        facts.append(fact("SL placement after an open (position_created → stop_loss_placed), "
+                          "p95", None, f"{NOT_MEASURABLE}: the bot's atomic open path writes "
+                          "neither event (only its legacy path does)"))
+    slow = slow_sl_updates(ctx)
+    facts.append(fact("SL update (a trailing stop moving its stop-loss), p95", None,
+                      f"{NOT_MEASURABLE}: stop_loss_updated is never written and "
+                      "trailing_stop_sl_updated carries no duration"
+                      + (f"; the log has {slow['count']} SL update(s) of {slow['threshold']} "
+                         f"ms or more (max {slow['max_ms']} ms)" if slow else "")))
     counts = ctx.log_counts("stop_loss")
     if counts:
         facts.append(fact("the log says: set / verified / updated / triggered / missing / "
@@ -298,8 +396,10 @@ def trailing_stop(ctx: Context) -> dict[str, Any]:
     s = ctx.summary
     consistency = (ctx.data.final_report or {}).get("trailing_stop_consistency") or {}
     latest, peak = consistency.get("latest") or {}, consistency.get("max") or {}
-    facts = [fact("trailing-stop activations", s.get("total_ts_activations")),
-             fact("stop-loss moves (trailing and breakeven)", s.get("total_sl_updates"))]
+    facts = [measured(ctx, "ts_activations", "trailing-stop activations",
+                      s.get("total_ts_activations")),
+             measured(ctx, "sl_updates", "stop-loss moves (trailing and breakeven)",
+                      s.get("total_sl_updates"))]
     labels = {"ts_missing": "open positions with has_trailing_stop but no trailing_stop_state",
               "ts_orphaned": "trailing_stop_state rows without an open position",
               "ts_sl_mismatch": "stop_loss_price disagreeing with the trailing stop"}
@@ -336,13 +436,11 @@ def trailing_stop(ctx: Context) -> dict[str, Any]:
 
 
 def websocket(ctx: Context) -> dict[str, Any]:
-    s = ctx.summary
     minutes = minutes_where(ctx.data, "ws_reconnects")
-    facts = [
-        fact("WebSocket reconnects (events)", s.get("total_ws_reconnects"),
-             by_exchange_text(ctx, "ws_reconnects")),
-        fact("minutes with a reconnect", len(minutes), minute_span(minutes, ctx.tz)),
-    ]
+    facts = [ws_fact(ctx, "WebSocket reconnects")]
+    if "ws_reconnects" not in ctx.no_source:
+        facts.append(fact("minutes with a reconnect", len(minutes),
+                          minute_span(minutes, ctx.tz)))
     stale = [m for m in ctx.data.run_minutes if m.values.get("positions_price_updated") == 0
              and (m.values.get("open_positions") or 0) > 0]
     facts.append(fact("minutes without price updates while positions were open", len(stale),
@@ -357,8 +455,9 @@ def websocket(ctx: Context) -> dict[str, Any]:
                           " / ".join(str(v) for v in counts.values())))
     facts += episode_facts(ctx, "websocket")
     tables = [section_table(ctx, "09", "WebSocket and subscription events by hour",
-                            empty="no websocket_* / subscription_* events (an older bot "
-                                  "writes none)")]
+                            empty=f"{NOT_MEASURABLE}: no websocket_* / subscription_* events "
+                                  "(no version of the bot writes them); WebSocket health is "
+                                  "in its log")]
     return area("websocket", "WebSocket", facts, tables)
 
 
@@ -367,7 +466,8 @@ def errors(ctx: Context) -> dict[str, Any]:
     minutes = minutes_where(ctx.data, "errors")
     bursts = minutes_where(ctx.data, "errors", above=5)
     facts = [
-        fact("errors (events)", s.get("total_errors"), by_exchange_text(ctx, "errors")),
+        measured(ctx, "errors", "errors (events)", s.get("total_errors"),
+                 by_exchange_text(ctx, "errors", s.get("total_errors"))),
         fact("minutes with errors", len(minutes), minute_span(minutes, ctx.tz)),
         fact("minutes with more than 5 errors", len(bursts), minute_span(bursts, ctx.tz)),
     ]
@@ -400,9 +500,10 @@ def errors(ctx: Context) -> dict[str, Any]:
 
 def zombies(ctx: Context) -> dict[str, Any]:
     s = ctx.summary
-    facts = [fact("zombie orders cleaned (events)", s.get("total_zombies"),
-                  by_exchange_text(ctx, "zombies")),
-             fact("emergency closes", s.get("total_emergency_closes"))]
+    facts = [measured(ctx, "zombies", "zombie orders cleaned (events)", s.get("total_zombies"),
+                      by_exchange_text(ctx, "zombies", s.get("total_zombies"))),
+             measured(ctx, "emergency_closes", "emergency closes",
+                      s.get("total_emergency_closes"))]
     sums = ctx.log_sums("zombie")
     if sums:
         facts.append(fact("the log says: zombie orders found / cleaned up",
@@ -449,6 +550,11 @@ def integrity(ctx: Context, completeness_line: str) -> dict[str, Any]:
              else f"no exact recount ({counting.get('recount_error')})"),
         fact("late events (arrived after their minute was written)",
              counting.get("late_events")),
+        fact("minutes corrected by late events", len(data.corrections),
+             "correction records applied (the latest per minute): "
+             + ", ".join(c.where for c in data.corrections[:5])
+             + (", ..." if len(data.corrections) > 5 else "") if data.corrections
+             else "no correction records"),
         fact("polls", (s.get("poll_latency_ms") or {}).get("polls"),
              f"{(s.get('poll_latency_ms') or {}).get('failed_polls')} failed"),
         fact("alerts.jsonl transitions", data.alert_lines,

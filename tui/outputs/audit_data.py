@@ -9,15 +9,17 @@ the totals are rebuilt from the snapshot lines and the report says so.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 from tui.errors import BotmonError
-from tui.outputs.report import NEW_TOTALS, OLD_KIT_TOTALS, REPORT_PREFIX, expected_minutes
+from tui.outputs.report import (BY_EXCHANGE, NEW_TOTALS, OLD_KIT_TOTALS, REPORT_PREFIX,
+                                expected_minutes)
 from tui.outputs.rundir import META, RunDir
 from tui.outputs.snapshots import SNAPSHOT_PREFIX
 from tui.store.buckets import MINUTE, minute_of
@@ -27,6 +29,7 @@ ALERTS_FILE = "alerts.jsonl"
 NOTES_FILE = "hourly_observations.md"
 SUMMED = frozenset(EVENT_COUNTERS) | frozenset(LOG_COUNTERS) | {"polls", "failed_polls"}
 NOT_RUNNING = "no snapshot line (the monitor was not running)"
+CORRECTION = "correction"  # a sealed minute's full content again, with late events counted
 
 
 def parse_time(text: Any) -> datetime | None:
@@ -43,10 +46,11 @@ def parse_time(text: Any) -> datetime | None:
 class SnapLine:
     file: str  # name inside the run directory
     line: int  # 1-based
-    kind: str  # minute / gap / manual
+    kind: str  # minute / gap / manual / correction
     at: datetime  # the line's timestamp (a minute's end)
     minute: datetime | None  # the minute it describes (None for manual lines)
     record: dict
+    corrected_by: str | None = None  # file:line of the correction record applied to it
 
     @property
     def values(self) -> dict:
@@ -132,6 +136,10 @@ class RunData:
     hourly_notes: str | None
     files: list[tuple[str, int]]  # every file in the run directory with its size
     notes: list[str] = field(default_factory=list)
+    now: datetime | None = None  # when the report is built
+    live: bool = False  # exported during the run, from the live monitor's totals
+    corrections: list[SnapLine] = field(default_factory=list)  # applied correction records
+    orphan_corrections: list[str] = field(default_factory=list)  # file:line, no such minute
 
     @property
     def minutes(self) -> list[SnapLine]:
@@ -179,11 +187,17 @@ def read_run(run: RunDir, *, report: dict | None = None,
     live monitor's current totals, when exporting during a run)."""
     meta = run.read_meta()
     notes: list[str] = []
-    snapshots, files, torn = read_snapshots(run.path)
+    read = read_snapshots(run.path)
+    snapshots, files, torn = read.lines, read.files, read.torn
     if torn:
         notes.append(f"{len(torn)} snapshot line(s) could not be read and were skipped "
                      f"({', '.join(torn[:3])}{', ...' if len(torn) > 3 else ''})")
+    if read.orphans:
+        notes.append(f"{len(read.orphans)} correction record(s) name a minute with no line "
+                     f"and were ignored ({', '.join(read.orphans[:3])})")
     final, final_file = (report, None) if report is not None else _final_report(run.path, notes)
+    # An export during the run passes the live monitor's totals: the run goes on.
+    live = report is not None and report.get("finished_by") in (None, "running")
     start = parse_time(meta.get("run_start"))
     if start is None:
         first = next((s for s in snapshots if s.minute is not None), None)
@@ -205,12 +219,15 @@ def read_run(run: RunDir, *, report: dict | None = None,
             end = last_line
     else:
         end = last_line
-    in_progress = final is None and (planned_end is None or planned_end > now)
+    in_progress = (final is None or live) and (planned_end is None or planned_end > now)
     if final is None:
         notes.append("no final report (monitoring_report_*.json): the run "
                      + ("is still running or crashed" if in_progress else "crashed")
                      + "; totals are rebuilt from the snapshot lines (approximate: the first, "
                      "partial minute is counted whole and events of gap minutes are missing)")
+    elif live:
+        notes.append("exported during the run: streamed totals so far; minutes that have not "
+                     "ended yet are not counted as missing")
     episodes, alert_lines, skipped = read_alerts(run.path / ALERTS_FILE)
     if skipped:
         notes.append(f"{skipped} line(s) of {ALERTS_FILE} could not be read and were skipped")
@@ -222,13 +239,24 @@ def read_run(run: RunDir, *, report: dict | None = None,
                    final_report_file=final_file, snapshots=snapshots, snapshot_files=files,
                    torn_lines=torn, episodes=episodes, alert_lines=alert_lines,
                    alert_lines_skipped=skipped, hourly_notes=hourly, files=listing,
-                   notes=notes)
+                   notes=notes, now=now, live=live, corrections=read.corrections,
+                   orphan_corrections=read.orphans)
 
 
-def read_snapshots(folder: Path) -> tuple[list[SnapLine], dict[str, int], list[str]]:
+@dataclass
+class SnapshotRead:
+    lines: list[SnapLine]  # minute, gap and manual lines, corrections applied, in minute order
+    files: dict[str, int]  # file -> lines
+    torn: list[str]  # file:line of lines that were not snapshot records
+    corrections: list[SnapLine] = field(default_factory=list)  # the ones applied
+    orphans: list[str] = field(default_factory=list)  # corrections of a minute with no line
+
+
+def read_snapshots(folder: Path) -> SnapshotRead:
     lines: list[SnapLine] = []
     files: dict[str, int] = {}
     torn: list[str] = []
+    corrections: dict[datetime, SnapLine] = {}
     for path in sorted(folder.glob(f"{SNAPSHOT_PREFIX}*.jsonl")):
         count = 0
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -244,11 +272,39 @@ def read_snapshots(folder: Path) -> tuple[list[SnapLine], dict[str, int], list[s
                 snap = _snap_line(path.name, number, record)
                 if snap is None:
                     torn.append(f"{path.name}:{number}")
+                elif snap.kind == CORRECTION:
+                    known = corrections.get(snap.minute)  # type: ignore[arg-type]
+                    if known is None or known.at <= snap.at:  # the latest one counts
+                        corrections[snap.minute] = snap  # type: ignore[index]
                 else:
                     lines.append(snap)
         files[path.name] = count
     lines.sort(key=lambda s: (s.minute or s.at, s.at))
-    return lines, files, torn
+    applied, orphans = _apply_corrections(lines, corrections)
+    return SnapshotRead(lines, files, torn, applied, orphans)
+
+
+def _apply_corrections(lines: list[SnapLine], corrections: dict[datetime, SnapLine]
+                       ) -> tuple[list[SnapLine], list[str]]:
+    """A correction record carries a sealed minute's full corrected content (events that
+    arrived after its line was written): it replaces that content; the line keeps its place."""
+    by_minute: dict[datetime, SnapLine] = {}
+    for snap in lines:
+        if snap.minute is not None and snap.kind in ("minute", "gap"):
+            by_minute[snap.minute] = snap  # a minute written twice: the later line counts
+    applied, orphans = [], []
+    for minute, correction in sorted(corrections.items()):
+        snap = by_minute.get(minute)
+        if snap is None:
+            orphans.append(correction.where)
+            continue
+        content = {k: correction.record[k] for k in ("metrics", "by_exchange", "values")
+                   if isinstance(correction.record.get(k), dict)}
+        snap.record = {**snap.record, **content, "corrected_by": correction.where,
+                       "late_events": correction.record.get("late_events")}
+        snap.corrected_by = correction.where
+        applied.append(correction)
+    return applied, orphans
 
 
 def _snap_line(name: str, number: int, record: Any) -> SnapLine | None:
@@ -259,6 +315,10 @@ def _snap_line(name: str, number: int, record: Any) -> SnapLine | None:
         return None
     kind = record.get("kind") or "minute"
     minute = parse_time(record.get("minute"))
+    if kind == CORRECTION:
+        if minute is None or not isinstance(record.get("values"), dict):
+            return None
+        return SnapLine(name, number, kind, at, minute_of(minute), record)
     if kind in ("minute", "gap") and minute is None:
         minute = minute_of(at - MINUTE)  # an old-kit line: its timestamp ends the minute
     if kind == "manual":
@@ -350,8 +410,12 @@ def _read_text(path: Path) -> str | None:
 
 # -- completeness -----------------------------------------------------------------------------
 
-def completeness(data: RunData) -> Completeness:
-    """Minutes of the run: recorded, gap lines, and minutes with no line at all."""
+def completeness(data: RunData, grace_s: float = 10.0) -> Completeness:
+    """Minutes of the run: recorded, gap lines, and minutes with no line at all.
+
+    During a run (an export from the live monitor), a minute whose line is not due yet (it
+    ended less than ``grace_s`` ago) is not expected yet, and the rest of the planned run is
+    not missing: it has not happened."""
     final = data.final_report or {}
     snap_summary = (final.get("metrics_summary") or {}).get("snapshots") or {}
     expected = snap_summary.get("expected")
@@ -366,6 +430,11 @@ def completeness(data: RunData) -> Completeness:
     for snap in data.snapshots:
         if snap.minute is not None and snap.kind in ("minute", "gap"):
             by_minute[snap.minute] = snap  # a minute written twice: the later line counts
+    if data.in_progress and data.now is not None:
+        due = data.now - timedelta(seconds=grace_s)
+        while wanted and wanted[-1] not in by_minute and wanted[-1] + MINUTE > due:
+            wanted.pop()
+        expected = len(wanted)
     recorded = gap_lines = missing = 0
     ranges: list[GapRange] = []
     for minute in wanted:
@@ -378,7 +447,8 @@ def completeness(data: RunData) -> Completeness:
             reason, where = NOT_RUNNING, None
         else:
             gap_lines += 1
-            reason, where = str(snap.record.get("reason") or "no reason recorded"), snap.where
+            reason = without_hint(str(snap.record.get("reason") or "no reason recorded"))
+            where = snap.where
         last = ranges[-1] if ranges else None
         if last is not None and last.last + MINUTE == minute:
             last.last = minute
@@ -396,6 +466,15 @@ def completeness(data: RunData) -> Completeness:
     return Completeness(expected, recorded, gap_lines, missing, ranges, planned, extra)
 
 
+def without_hint(reason: str) -> str:
+    """A gap reason as recorded carries the command line's hint (``--dsn``, ``botmon demo``):
+    noise in an audit report."""
+    return _HINT.sub("", reason).strip()
+
+
+_HINT = re.compile(r"\s*\(hint: .*\)\s*$")
+
+
 # -- totals -----------------------------------------------------------------------------------
 
 def summary_from_snapshots(data: RunData) -> dict[str, Any]:
@@ -407,17 +486,17 @@ def summary_from_snapshots(data: RunData) -> dict[str, Any]:
             base = name.partition(".")[0]
             if base in SUMMED and isinstance(value, (int, float)):
                 sums[name] += value
-    summary: dict[str, Any] = {key: int(sums.get(metric, 0))
-                               for key, metric in {**OLD_KIT_TOTALS, **NEW_TOTALS}.items()}
+    listed = {name for snap in minutes for name in snap.values}
+    # A metric listed only as null (no source on this bot) has no total: None, never 0.
+    summary: dict[str, Any] = {
+        key: int(sums.get(metric, 0)) if metric in sums or metric not in listed else None
+        for key, metric in {**OLD_KIT_TOTALS, **NEW_TOTALS}.items()}
     summary["positions_with_price_updates"] = None  # distinct per minute: not summable
     for gauge in ("open_positions", "unprotected", "aged"):
         summary[f"max_{gauge}"] = _max(s.values.get(f"{gauge}_max") for s in minutes)
         summary[f"avg_{gauge}"] = _mean(s.values.get(f"{gauge}_avg") for s in minutes)
     summary["by_exchange"] = {
-        ex: {"opened": int(sums.get(f"positions_opened.{ex}", 0)),
-             "closed": int(sums.get(f"positions_closed.{ex}", 0)),
-             "errors": int(sums.get(f"errors.{ex}", 0)),
-             "events": int(sums.get(f"events.{ex}", 0)),
+        ex: {**{key: int(sums.get(f"{metric}.{ex}", 0)) for key, metric in BY_EXCHANGE.items()},
              "max_open": _max(s.values.get(f"open_positions_max.{ex}") for s in minutes)}
         for ex in data.exchanges}
     p50s = [v for v in (s.values.get("poll_p50_ms") for s in minutes) if _num(v)]

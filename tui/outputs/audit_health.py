@@ -4,15 +4,21 @@ good/warning thresholds (BOT_FACTS.md, "The old audit kit").
 The thresholds are a data table. Each check compares one value with a "warning" mark and a
 "bad" mark; the verdict is
 
-- RED when any check crosses its bad mark (any CRITICAL episode fired; SL placement > 500 ms;
+- RED when any check crosses its bad mark (any CRITICAL episode fired; SL update p95 > 500 ms;
   > 20 WebSocket reconnects; > 50 errors; > 5 zombie orders),
 - YELLOW when any check crosses its warning mark (a WARNING episode fired; snapshot minutes
-  missing; >= 5 aged positions; SL placement >= 200 ms; database poll p95 >= 300 ms; >= 5
+  missing; >= 5 aged positions; SL update p95 >= 200 ms; database poll p95 >= 300 ms; >= 5
   reconnects; >= 10 errors; any zombie order),
 - GREEN otherwise.
 
-A check without a value (no source: the database analysis did not run, say) is "n/a" and never
-decides. The checks that decided the verdict are named in the report.
+The operators' "SL update < 200 ms" is about a trailing stop moving its stop-loss. Placing the
+first stop-loss after an open is another figure (an exchange order after a fill, seconds on the
+bot's atomic path) with no target of theirs: it is shown ("info") and never decides.
+
+A check without a value is "n/a" and never decides: either its source was not available this
+time (the database analysis did not run, say) or the bot gives it none at all ("n/a: not
+measurable on this bot", with the reason): never "ok". The checks that decided the verdict are
+named in the report.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ OPS: dict[str, Callable[[float, float], bool]] = {">": operator.gt, ">=": operat
 Mark = tuple[str, float]  # (op, value): the mark is crossed when ``value op mark`` holds
 
 GREEN, YELLOW, RED = "GREEN", "YELLOW", "RED"
-OK, WARNING, BAD, NA = "ok", "warning", "bad", "n/a"
+OK, WARNING, BAD, NA, INFO = "ok", "warning", "bad", "n/a", "info"
+NOT_MEASURABLE = "n/a: not measurable on this bot"
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,8 @@ class Threshold:
     def status(self, value: float | None) -> str:
         if value is None:
             return NA
+        if self.warning is None and self.bad is None:
+            return INFO  # a figure without a target: shown, never decides
         if self.bad is not None and OPS[self.bad[0]](value, self.bad[1]):
             return BAD
         if self.warning is not None and OPS[self.warning[0]](value, self.warning[1]):
@@ -53,7 +62,7 @@ class Threshold:
             parts.append(f"warning {self.warning[0]} {_num(self.warning[1])}{self.unit}")
         if self.bad is not None:
             parts.append(f"bad {self.bad[0]} {_num(self.bad[1])}{self.unit}")
-        return ", ".join(parts)
+        return ", ".join(parts) or "no target: shown, never decides"
 
 
 THRESHOLDS: tuple[Threshold, ...] = (
@@ -66,9 +75,15 @@ THRESHOLDS: tuple[Threshold, ...] = (
               warning=(">", 0)),
     Threshold("aged_max", "aged positions (most open at once)", "< 5 aged positions",
               "snapshot gauges / final report", warning=(">=", 5)),
-    Threshold("sl_latency_p95_ms", "SL placement p95 (position_created -> stop_loss_placed)",
-              "SL update < 200 ms (> 500 ms bad)", "post-test SQL 05_performance",
+    Threshold("sl_update_p95_ms", "SL update p95 (a trailing stop moving its stop-loss)",
+              "SL update < 200 ms (> 500 ms bad)",
+              "no event carries it: stop_loss_updated is never written and "
+              "trailing_stop_sl_updated has no duration",
               warning=(">=", 200), bad=(">", 500), unit=" ms"),
+    Threshold("sl_placement_p95_ms",
+              "SL placement after an open, p95 (position_created -> stop_loss_placed)",
+              "none (the operators' 200 ms is for SL updates, not placement)",
+              "post-test SQL 05_performance", unit=" ms"),
     Threshold("db_poll_p95_ms", "database poll latency p95", "DB query < 300 ms",
               "final report poll_latency_ms", warning=(">=", 300), unit=" ms"),
     Threshold("api_p50_ms", "exchange API latency p50", "API p50 < 500 ms (> 1000 ms bad)",
@@ -86,16 +101,27 @@ THRESHOLDS: tuple[Threshold, ...] = (
 
 def evaluate(values: Mapping[str, float | None],
              thresholds: tuple[Threshold, ...] = THRESHOLDS,
-             details: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """``{"verdict", "decided_by": [check ids], "reason", "checks": [...]}``."""
+             details: Mapping[str, str] | None = None,
+             unmeasurable: Mapping[str, str] | None = None,
+             sources: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``{"verdict", "decided_by": [check ids], "reason", "checks": [...]}``.
+
+    ``unmeasurable`` names the checks this bot gives no source for (check id -> why): they are
+    "n/a: not measurable on this bot" whatever value came in. ``sources`` replaces a check's
+    source when its value came from elsewhere (the bot's log instead of events)."""
     checks = []
     for threshold in thresholds:
         value = values.get(threshold.id)
+        why = (unmeasurable or {}).get(threshold.id)
+        if why:
+            value = None
         checks.append({
             "id": threshold.id, "label": threshold.label, "target": threshold.target,
-            "rule": threshold.rule(), "source": threshold.source, "value": value,
-            "detail": (details or {}).get(threshold.id, ""), "status": threshold.status(value),
-            "unit": threshold.unit.strip()})
+            "rule": threshold.rule(), "source": (sources or {}).get(threshold.id,
+                                                                     threshold.source),
+            "value": value, "detail": (details or {}).get(threshold.id, ""),
+            "status": threshold.status(value), "unit": threshold.unit.strip(),
+            "not_measurable": why or None})
     bad = [c for c in checks if c["status"] == BAD]
     warn = [c for c in checks if c["status"] == WARNING]
     if bad:
@@ -108,7 +134,7 @@ def evaluate(values: Mapping[str, float | None],
             "reason": reason(verdict, deciding), "checks": checks,
             "rule": "RED when any check crosses its bad mark (any CRITICAL episode fired "
                     "included); YELLOW when any crosses its warning mark (any WARNING episode "
-                    "fired included); GREEN otherwise; n/a checks do not count"}
+                    "fired included); GREEN otherwise; n/a and info checks do not count"}
 
 
 def reason(verdict: str, deciding: list[dict]) -> str:

@@ -38,7 +38,8 @@ class Formatter:
         if isinstance(value, float):
             if value == int(value) and abs(value) < 1e15:
                 return str(int(value))
-            return f"{value:.2f}".rstrip("0").rstrip(".")
+            text = f"{value:.2f}".rstrip("0").rstrip(".")
+            return "0" if text == "-0" else text  # -0.001 is 0 at two decimals, not "-0"
         if isinstance(value, (dict, list)):
             text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
         else:
@@ -76,8 +77,7 @@ def render(doc: dict[str, Any], tz: tzinfo | None = None) -> str:
                 f"(UTC{offset[:3]}:{offset[3:]}), {fmt.value(run['duration_minutes'])} min"
          + (f"; planned end {fmt.time(run['planned_end'])}" if run.get("planned_end") else "")
          if start else "—"],
-        ["finished by", run.get("finished_by") or ("still running or crashed"
-                                                     if run.get("in_progress") else "crashed")],
+        ["finished by", _finished_by(run)],
         ["totals from", run["totals_from"]],
         ["database", run.get("database") or "—"],
         ["generated", f"{fmt.time(doc['generated_at'])} by {doc['generated_by']}; "
@@ -94,7 +94,7 @@ def render(doc: dict[str, Any], tz: tzinfo | None = None) -> str:
     add("## 2. Statistics at a glance")
     add("")
     out += md_table(fmt, ["metric", "value", "detail"],
-                    [[f["label"], f["value"], f["detail"]] for f in doc["statistics"]])
+                    [[f["label"], _fact_value(fmt, f), f["detail"]] for f in doc["statistics"]])
     number = 3
     for area in doc["areas"]:
         add("")
@@ -102,7 +102,7 @@ def render(doc: dict[str, Any], tz: tzinfo | None = None) -> str:
         number += 1
         add("")
         out += md_table(fmt, ["", "value", "detail"],
-                        [[f["label"], f["value"], f["detail"]] for f in area["facts"]])
+                        [[f["label"], _fact_value(fmt, f), f["detail"]] for f in area["facts"]])
         for tab in area["tables"]:
             _table_block(fmt, tab, add, out)
         for note in area["notes"]:
@@ -149,7 +149,25 @@ def _summary(doc: dict[str, Any], fmt: Formatter, add: Any, out: list[str]) -> N
     add(f"_Verdict rule: {health['rule']}._")
 
 
+def _finished_by(run: dict[str, Any]) -> str:
+    finished = run.get("finished_by")
+    if finished == "running" or (finished is None and run.get("in_progress")
+                                 and run.get("final_report") is None
+                                 and run.get("totals_from", "").startswith("the live")):
+        return "still running: exported during the run (streamed totals so far)"
+    return finished or ("still running or crashed" if run.get("in_progress") else "crashed")
+
+
+def _fact_value(fmt: Formatter, found: dict[str, Any]) -> str:
+    text = fmt.value(found["value"])
+    if found.get("unit") and found["value"] is not None:
+        text += found["unit"] if found["unit"] == "%" else f" {found['unit']}"
+    return text
+
+
 def _check_value(fmt: Formatter, check: dict[str, Any]) -> str:
+    if check.get("not_measurable"):
+        return f"n/a: not measurable on this bot ({check['not_measurable']})"
     value = fmt.value(check["value"])
     if check["value"] is not None and check.get("unit"):
         value += f" {check['unit']}"
@@ -250,7 +268,8 @@ def _appendices(doc: dict[str, Any], fmt: Formatter, add: Any, out: list[str]) -
             if "error" in part:
                 add(f"_Failed: {part['error']}_")
             elif not part.get("rows"):
-                add("_No rows._")
+                add(f"_n/a: not measurable on this bot: {part['not_measurable']}_"
+                    if part.get("not_measurable") else "_No rows._")
             else:
                 rows = part["rows"]
                 columns = list(rows[0].keys())

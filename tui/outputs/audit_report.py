@@ -28,7 +28,8 @@ from tui.outputs.audit_data import (ALERTS_FILE, NOTES_FILE, Completeness, RunDa
                                     completeness, episodes_from_report,
                                     merge_report_episodes, open_run, read_run,
                                     snapshot_sums, summary_from_snapshots)
-from tui.outputs.audit_health import THRESHOLDS, evaluate
+from tui.outputs.audit_health import NOT_MEASURABLE, THRESHOLDS, evaluate
+from tui.outputs.audit_nosource import no_source
 from tui.outputs.audit_render import Formatter, render
 from tui.outputs.audit_sources import analyse_database, analyse_logs
 from tui.outputs.durable import to_json, write_atomic
@@ -75,7 +76,7 @@ def build_audit_report(run_dir: RunDir | str | Path, config: Config, *,
     now = now or datetime.now(timezone.utc)
     data = read_run(run, report=report, now=now)
     steps("snapshots and alerts")
-    comp = completeness(data)
+    comp = completeness(data, config.run.snapshot_grace_s)
     if use_logs:
         steps("log analysis")
         logs = analyse_logs(config, data.start, progress=lambda done, total: steps(
@@ -172,10 +173,11 @@ def build_document(data: RunData, config: Config, comp: Completeness, logs: dict
     line = completeness_line(comp, fmt)
     ctx = areas.Context(data=data, config=config, summary=summary, totals_source=source,
                         sums=snapshot_sums(data), completeness=comp, episodes=episodes,
-                        issues_by_episode={}, logs=logs, db=db, tz=tz, rules=_rules(config))
+                        issues_by_episode={}, logs=logs, db=db, tz=tz, rules=_rules(config),
+                        no_source=no_source(config, summary, data.run_minutes))
     issues = areas.issue_stubs(ctx)
     ctx.issues_by_episode = {i["episode"]: i["id"] for i in issues}
-    health = evaluate(*_health_values(ctx, line))
+    health = _health(ctx, line)
     fired = [e for e in episodes if e.fired]
     by_severity = {s: sum(1 for e in fired if e.severity == s)
                    for s in ("critical", "warning", "info")}
@@ -246,21 +248,19 @@ def _rules(config: Config) -> dict[str, Any]:
         return {}
 
 
-def _health_values(ctx: areas.Context, line: str) -> tuple[dict[str, Any], Any, dict]:
+SL_PLACEMENT = "position_created -> stop_loss_placed"
+
+
+def _health(ctx: areas.Context, line: str) -> dict[str, Any]:
     s, comp = ctx.summary, ctx.completeness
     fired = [e for e in ctx.episodes if e.fired]
     critical = [e.key for e in fired if e.severity == "critical"]
     warning = [e.key for e in fired if e.severity == "warning"]
-    wanted = max(comp.expected, comp.planned or 0)
-    sl_p95 = None
-    perf = ctx.db_section("05")
-    for row in (perf or {}).get("rows", []):
-        if "stop_loss_placed" in str(row.get("metric")) and row.get("samples"):
-            sl_p95 = row.get("p95")
-    values = {
+    wanted = comp.expected if ctx.data.in_progress else max(comp.expected, comp.planned or 0)
+    values: dict[str, Any] = {
         "critical_episodes": len(critical), "warning_episodes": len(warning),
         "snapshot_minutes_missing": wanted - comp.recorded,
-        "aged_max": s.get("max_aged"), "sl_latency_p95_ms": sl_p95,
+        "aged_max": s.get("max_aged"), "sl_update_p95_ms": None, "sl_placement_p95_ms": None,
         "db_poll_p95_ms": (s.get("poll_latency_ms") or {}).get("p95"),
         "api_p50_ms": None, "ws_reconnects": s.get("total_ws_reconnects"),
         "errors": s.get("total_errors"), "zombies": s.get("total_zombies")}
@@ -268,7 +268,49 @@ def _health_values(ctx: areas.Context, line: str) -> tuple[dict[str, Any], Any, 
                "snapshot_minutes_missing": line + (
                    f"; planned {comp.planned} minutes" if comp.planned and
                    comp.planned > comp.expected else "")}
-    return values, THRESHOLDS, details
+    if ctx.data.in_progress and ctx.data.planned_end is not None:
+        details["snapshot_minutes_missing"] += (
+            f"; the run goes on until {ctx.data.planned_end.astimezone(ctx.tz):%H:%M}")
+    unmeasurable = {
+        "api_p50_ms": "botmon sees neither the bot's API calls nor their timing",
+        "sl_update_p95_ms": "stop_loss_updated is never written and trailing_stop_sl_updated "
+                            "carries no duration; the log's 'SL updated via … in N ms' lines "
+                            "are only kept when slow"}
+    sources: dict[str, str] = {}
+    slow = areas.slow_sl_updates(ctx)
+    if slow:
+        details["sl_update_p95_ms"] = (f"the log has {slow['count']} SL update(s) of "
+                                       f"{slow['threshold']} ms or more (max {slow['max_ms']} "
+                                       "ms)")
+    perf = ctx.db_section("05")
+    placement = next((r for r in (perf or {}).get("rows", [])
+                      if str(r.get("metric")) == SL_PLACEMENT), None)
+    if perf is not None and "error" not in perf:
+        if placement is None or not placement.get("samples"):
+            unmeasurable["sl_placement_p95_ms"] = (
+                "no position_created -> stop_loss_placed pair in the run: the bot's atomic "
+                "open path writes neither (only its legacy path does)")
+        else:
+            values["sl_placement_p95_ms"] = placement.get("p95")
+            details["sl_placement_p95_ms"] = (
+                f"p50 {placement.get('p50')} ms, max {placement.get('max')} ms, "
+                f"{placement.get('samples')} positions")
+    else:
+        details["sl_placement_p95_ms"] = "the database analysis did not run"
+    for check, metric in (("ws_reconnects", "ws_reconnects"), ("errors", "errors"),
+                          ("zombies", "zombies")):
+        why = ctx.no_source.get(metric)
+        if why is None:
+            continue
+        found = areas.log_reconnects(ctx) if metric == "ws_reconnects" else None
+        if found is not None:
+            values[check], sources[check] = found
+            details[check] = f"events: {NOT_MEASURABLE} ({why})"
+        else:
+            unmeasurable[check] = why + (
+                "; give botmon the bot's log (logs.paths or --log) to count them there"
+                if metric == "ws_reconnects" else "")
+    return evaluate(values, THRESHOLDS, details, unmeasurable, sources)
 
 
 def _alerts_sentence(by_severity: dict[str, int], final: dict | None) -> str:

@@ -39,6 +39,15 @@ NEW_TOTALS = {
 }
 
 
+# metrics_summary.by_exchange[exchange]: key -> the metric it splits.
+BY_EXCHANGE = {
+    "opened": "positions_opened", "closed": "positions_closed", "errors": "errors",
+    "events": "events", "ts_activations": "ts_activations", "sl_updates": "sl_updates",
+    "zombies": "zombies", "emergency_closes": "emergency_closes",
+    "ws_reconnects": "ws_reconnects", "price_updates": "price_updates",
+}
+
+
 @dataclass
 class Recount:
     totals: dict[str, int]
@@ -88,11 +97,10 @@ def build_report(*, start: datetime, end: datetime, finished_by: str,
     for gauge in ("open_positions", "unprotected", "aged"):
         summary[f"max_{gauge}"] = all_time.get(f"{gauge}_max")
         summary[f"avg_{gauge}"] = all_time.get(f"{gauge}_avg")
+    # Every per-exchange split comes from here, the same source as the totals it splits.
     summary["by_exchange"] = {
-        exchange: {"opened": total(f"positions_opened.{exchange}"),
-                   "closed": total(f"positions_closed.{exchange}"),
-                   "errors": total(f"errors.{exchange}"),
-                   "events": total(f"events.{exchange}"),
+        exchange: {**{key: total(f"{metric}.{exchange}")
+                      for key, metric in BY_EXCHANGE.items()},
                    "max_open": all_time.get(f"open_positions_max.{exchange}")}
         for exchange in exchanges}
     summary["poll_latency_ms"] = {"p50": all_time.get("poll_p50_ms"),
