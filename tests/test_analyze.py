@@ -613,6 +613,19 @@ def test_cli_text_output_when_piped(seeded, capsys):
     assert "\x1b[" not in out
 
 
+@pytest.mark.parametrize("args, says", [
+    (["--since", "yesterday-ish"], "--since: not an ISO 8601 time"),
+    (["--since", "99999999999d"], "--since: the duration is too long"),
+    (["--since", "0h"], "--since: the duration must be positive"),
+    (["--timeout-s", "nan"], "--timeout-s: expected a number of seconds > 0"),
+    (["--timeout-s", "-1"], "--timeout-s: expected a number of seconds > 0"),
+])
+def test_cli_bad_options_are_one_line(args, says, capsys):
+    assert analyze_cli.main(["--dsn", "postgresql://nobody@127.0.0.1:1/none", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err and "Traceback" not in err
+
+
 def test_cli_reports_bad_arguments_and_databases_in_one_line(capsys):
     assert analyze_cli.main(["--since", "yesterday-ish"]) == 2
     err = capsys.readouterr().err

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import asyncpg
+import io
+import re
 
-from tui.check import FAIL, PASS, WARN, run_checks
+import asyncpg
+import pytest
+
+from tui.check import FAIL, PASS, WARN, Check, print_checks, run_checks
 from tui.cli import main
 from tui.config import load_config
 
@@ -69,10 +73,12 @@ def test_missing_env_file_is_a_warning(tmp_path):
 def test_run_refuses_to_start_on_a_fail_unless_forced(bot_db, tmp_path, capsys, monkeypatch):
     path = _setup(tmp_path, "BINANCE_TESTNET=false\n")
     monkeypatch.chdir(tmp_path)
-    code = main(["run", "--headless", "--config", str(path), "--dsn", bot_db, "--minutes", "0"])
+    code = main(["run", "--headless", "--config", str(path), "--dsn", bot_db, "--minutes", "1"])
     err = capsys.readouterr().err
-    assert code == 1
-    assert "BINANCE_TESTNET not true" in err and "--force" in err
+    assert code == 2
+    assert "botmon run: pre-flight testnet flags: " in err and "BINANCE_TESTNET not true" in err
+    assert "--force" in err and "Traceback" not in err
+    assert all(line.startswith("botmon run: ") for line in err.splitlines())
     assert not (tmp_path / "runs").exists()
 
 
@@ -83,3 +89,46 @@ def test_check_exit_codes(bot_db, tmp_path, capsys):
     assert main(["check", "--rules", str(bad)]) == 2
     assert "did you mean 'errors'" in capsys.readouterr().err
     assert main(["check", "--dsn", "postgresql://x@127.0.0.1:1/nope"]) == 1
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _checks() -> list[Check]:
+    return [Check(PASS, "configuration", "botmon.toml: valid"),
+            Check(FAIL, "database reachable", "host=db port=5432 database=trading user=bot: "
+                  "cannot reach the database: [Errno 111] Connect call failed " * 2,
+                  "check --dsn / PG* variables / ~/.pgpass")]
+
+
+@pytest.mark.parametrize("columns", [60, 80, 200])
+def test_the_table_fits_the_terminal(columns, monkeypatch):
+    monkeypatch.setenv("COLUMNS", str(columns))
+    out = _Terminal()
+    print_checks(_checks(), file=out)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue())  # colours are not columns
+    lines = text.splitlines()
+    assert lines and max(len(line) for line in lines) <= columns
+    assert "FAIL" in text and "Connect" in text
+
+
+def test_piped_checks_are_one_plain_line_each():
+    out = io.StringIO()
+    print_checks(_checks(), file=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0] == "PASS  configuration: botmon.toml: valid"
+    assert lines[1].startswith("FAIL  database reachable: host=db port=5432")
+    assert lines[1].endswith("(fix: check --dsn / PG* variables / ~/.pgpass)")
+
+
+def test_check_with_a_missing_rules_directory_exits_2(tmp_path, capsys):
+    config = tmp_path / "botmon.toml"
+    config.write_text('[paths]\nrules_dir = "nope"\n')
+    assert main(["check", "--config", str(config), "--dsn",
+                 "postgresql://x@127.0.0.1:1/nope"]) == 2
+    out, err = capsys.readouterr()
+    assert "FAIL  alert rules: " in out and "no such rules directory" in out
+    assert "2 FAIL: alert rules, database reachable" in err

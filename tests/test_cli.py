@@ -132,3 +132,103 @@ def test_demo_server_dies_with_a_killed_monitor(demo_dirs):
     proc.kill()
     proc.communicate(timeout=30)
     assert _wait_exit(pid), "the embedded server outlived its parent"
+
+
+# -- bad input: one line, exit 2, nothing left behind ---------------------------------------------
+
+@pytest.mark.parametrize("args, env, says", [
+    (["--dsn", "postgresql://bot@127.0.0.1:notaport/x"], {},
+     "--dsn (database.dsn): port 'notaport' is not a port number"),
+    (["--dsn", "postgresql://bot:s3cret@[::1/x"], {},
+     "--dsn (database.dsn): malformed host (Invalid IPv6 URL)"),
+    (["--dsn", "postgresql://bot@db:99999/x"], {}, "port '99999' is not a port number"),
+    (["--dsn", "postgresql://bot@db/x?port=abc"], {}, "port parameter 'abc'"),
+    (["--dsn", "mysql://bot@db/x"], {}, "scheme 'mysql' is not postgresql://"),
+    (["--dsn", "host=db dbname=x"], {}, "not a connection URI"),
+    ([], {"PGPORT": "abc"}, "environment PGPORT: 'abc' is not a port number"),
+    ([], {"PGHOST": "[::1"}, "environment PGHOST: malformed host '[::1'"),
+    ([], {"BOTMON_DATABASE_DSN": "postgresql://b@h:x/y"},
+     "environment BOTMON_DATABASE_DSN: port 'x' is not a port number"),
+])
+def test_malformed_connection_settings(args, env, says, tmp_path, capsys, monkeypatch):
+    for name in ("PGHOST", "PGPORT", "PGDATABASE", "PGUSER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code = main(["run", "--headless", *args, "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and says in err and "Traceback" not in err
+    assert "s3cret" not in err
+    assert not (tmp_path / "runs").exists()  # validated before a run directory exists
+
+
+@pytest.mark.parametrize("args, says", [
+    (["run", "--minutes", "-5"], "argument --minutes: expected a number of minutes > 0, got '-5'"),
+    (["run", "--minutes", "0"], "expected a number of minutes > 0"),
+    (["run", "--minutes", "nan"], "expected a number of minutes > 0"),
+    (["run", "--duration", "-1"], "argument --duration: expected a number of hours >= 0"),
+    (["run", "--duration", "inf"], "expected a number of hours >= 0"),
+    (["run", "--interval", "0"], "argument --interval: expected a number of seconds > 0"),
+    (["run", "--interval", "abc"], "expected a number of seconds, got 'abc'"),
+    (["demo", "--speed", "0"], "argument --speed: expected a speed-up factor > 0"),
+    (["demo", "--speed", "-3"], "expected a speed-up factor > 0"),
+    (["demo", "--minutes", "-5"], "argument --minutes"),
+])
+def test_negative_and_nonsense_numbers_are_refused(args, says, tmp_path, capsys):
+    code = main([*args, "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith(f"botmon {args[0]}: ") and says in err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("text, key", [
+    ("[poll]\ninterval_s = nan\n", "'poll.interval_s': expected a finite number"),
+    ("[run]\nduration_hours = inf\n", "'run.duration_hours': expected a finite number"),
+    ("[run]\nsnapshot_grace_s = -1\n", "'run.snapshot_grace_s': expected a number >= 0"),
+    ("[check]\nmin_free_mb = -5\n", "'check.min_free_mb': expected a number >= 0"),
+    ("[database]\nport = 70000\n", "'database.port': expected a port 1..65535"),
+])
+def test_config_numbers_are_validated_where_they_were_written(text, key, tmp_path, capsys):
+    config = tmp_path / "botmon.toml"
+    config.write_text(text)
+    assert main(["run", "--config", str(config), "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{config}:2: key {key}" in err
+
+
+def test_a_missing_rules_directory_is_one_line(tmp_path, capsys):
+    config = tmp_path / "botmon.toml"
+    config.write_text('[paths]\nrules_dir = "nope"\n')
+    code = main(["run", "--config", str(config), "--dsn", "postgresql://x@127.0.0.1:1/x",
+                 "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"botmon run: {tmp_path / 'nope'}: no such rules directory")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_unexpected_error_while_opening_leaves_no_run_directory(tmp_path, monkeypatch):
+    from tui.monitor import Monitor
+
+    async def broken(self):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Monitor, "open", broken)
+    with pytest.raises(RuntimeError):
+        main(["run", "--headless", "--dsn", "postgresql://x@127.0.0.1:1/x",
+              "--out", str(tmp_path)])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_closed_pipe_is_not_a_traceback():
+    real = Path(__file__).resolve().parents[2] / "shared" / "real"
+    proc = subprocess.Popen([sys.executable, "-m", "tui", "replay", "--json", str(real)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.readline()  # `| head -1`
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.wait(timeout=30)
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    assert proc.returncode == 141  # as `cat` ends on a closed pipe

@@ -38,7 +38,8 @@ def check_rules_dir(config: Config, rules_dir: Path | None = None) -> Check:
     try:
         lines = check_rules(path)
     except BotmonError as exc:
-        return Check(FAIL, "alert rules", exc.line(), "fix the rule file named above")
+        return Check(FAIL, "alert rules", f"{exc.where}: {exc.problem}" if exc.where
+                     else exc.problem, exc.hint or "fix the rule file named above")
     return Check(PASS, "alert rules", f"{path}: {lines[-1]}")
 
 
@@ -52,7 +53,8 @@ async def check_database(config: Config) -> list[Check]:
     try:
         conn = await connect(config)
     except BotmonError as exc:
-        return [Check(FAIL, "database reachable", exc.problem, exc.hint or "")]
+        return [Check(FAIL, "database reachable", f"{exc.where}: {exc.problem}",
+                      exc.hint or "")]
     checks = []
     try:
         latency = (time.perf_counter() - started) * 1000
@@ -166,15 +168,24 @@ def run_checks(config: Config, *, rules_dir: Path | None = None, out: str | None
 
 
 def print_checks(checks: list[Check], file=None) -> None:
+    """A table as wide as the terminal; piped or logged, one plain line per check (no width
+    to guess, nothing wrapped, easy to grep)."""
+    file = file or sys.stdout
+    if not (hasattr(file, "isatty") and file.isatty()):
+        for check in checks:
+            file.write(f"{check.status:<5} {check.name}: {check.detail}"
+                       + (f" (fix: {check.hint})" if check.hint else "") + "\n")
+        return
     from rich.console import Console
     from rich.table import Table
 
-    file = file or sys.stdout
-    # A pipe or a log gets whole lines rather than Rich's 80-column wrapping.
-    console = Console(file=file, highlight=False, width=None if file.isatty() else 160)
+    width = shutil.get_terminal_size().columns  # the terminal's, or $COLUMNS
+    console = Console(file=file, highlight=False, width=width)
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("", "check", "result", "fix"):
-        table.add_column(column, overflow="fold")
+    table.add_column("", no_wrap=True)
+    table.add_column("check", no_wrap=True)
+    table.add_column("result", overflow="fold", ratio=3)
+    table.add_column("fix", overflow="fold", ratio=2)
     style = {PASS: "green", WARN: "yellow", FAIL: "bold red"}
     for check in checks:
         table.add_row(f"[{style[check.status]}]{check.status}[/]", check.name, check.detail,
@@ -202,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
     print_checks(checks)
     failed = [c for c in checks if c.status == FAIL]
     if failed:
-        print(f"botmon check: {len(failed)} FAIL", file=sys.stderr)
-        return 1
+        print(f"botmon check: {len(failed)} FAIL: {', '.join(c.name for c in failed)}",
+              file=sys.stderr)
+        # An invalid rule file is bad input, like an invalid config (README: exit 2).
+        return 2 if any(c.name == "alert rules" for c in failed) else 1
     return 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import math
+import os
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from tui import __version__
 from tui.errors import BotmonError
@@ -22,6 +24,36 @@ EXTERNAL = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with botmon's error shape: one line on stderr naming the option, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        name = self.prog if self.prog.startswith("botmon") else f"botmon {self.prog}"
+        self.exit(2, f"{name}: {message} (hint: {name} --help)\n")
+
+
+def _number(kind: str, low: float, *, inclusive: bool, unit: str) -> Callable[[str], float]:
+    """An argparse type: a finite number above ``low`` (or at least, when inclusive)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (value == low and not inclusive):
+            bound = f">= {low:g}" if inclusive else f"> {low:g}"
+            raise argparse.ArgumentTypeError(f"expected {kind} {bound}{unit}, got {text!r}")
+        return value
+
+    parse.__name__ = kind  # argparse names the type in its messages
+    return parse
+
+
+HOURS = _number("a number of hours", 0, inclusive=True, unit=" (0 = no planned end)")
+MINUTES = _number("a number of minutes", 0, inclusive=False, unit="")
+SECONDS = _number("a number of seconds", 0, inclusive=False, unit="")
+SPEED = _number("a speed-up factor", 0, inclusive=False, unit="")
+
+
 def _duration_s(args: argparse.Namespace, default_hours: float) -> float | None:
     if getattr(args, "test", False):
         return 300.0
@@ -35,11 +67,12 @@ def _add_monitor_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML config (default ./botmon.toml "
                         "or $BOTMON_CONFIG)")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--duration", type=float, metavar="HOURS",
+    group.add_argument("--duration", type=HOURS, metavar="HOURS",
                        help="stop after HOURS (default run.duration_hours = 8; 0 = no end)")
-    group.add_argument("--minutes", type=float, metavar="N", help="stop after N minutes")
+    group.add_argument("--minutes", type=MINUTES, metavar="N", help="stop after N minutes")
     group.add_argument("--test", action="store_true", help="a 5-minute test run")
-    parser.add_argument("--interval", type=float, metavar="S", help="poll interval in seconds")
+    parser.add_argument("--interval", type=SECONDS, metavar="S",
+                        help="poll interval in seconds")
     parser.add_argument("--out", metavar="DIR", help="parent folder of run directories")
     parser.add_argument("--headless", action="store_true",
                         help="print per-minute blocks instead of the full-screen app")
@@ -49,10 +82,10 @@ def _add_monitor_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="botmon", description="Terminal monitor for the trading bot's audit run.")
     parser.add_argument("--version", action="version", version=f"botmon {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     run = sub.add_parser("run", help="monitor the bot's database (default)")
     run.add_argument("--dsn", help="postgresql://user@host:port/db (password: PGPASSWORD or "
@@ -65,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="embedded PostgreSQL + simulated bot, monitored live")
     _add_monitor_flags(demo)
-    demo.add_argument("--speed", type=float, default=10.0,
+    demo.add_argument("--speed", type=SPEED, default=10.0,
                       help="compress the bot's rhythm (waves at :05/:20/:35/:50) by X")
     demo.add_argument("--data-dir", metavar="DIR",
                       help="where the demo server keeps its data (default: user data dir)")
@@ -91,14 +124,23 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "run")
-    args = build_parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad flag (one line already printed)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        code = _dispatch(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
     except BotmonError as exc:
         print(f"botmon {args.command}: {exc.line()}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`botmon replay ... | head`): stop quietly, as `cat` would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -118,25 +160,33 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from tui.alerts.rules import load_rules
     from tui.config import load_config
+    from tui.sources.connect import check_environment
 
+    # Everything that can be checked without the database, before anything is written: a
+    # bad config, DSN, PG* variable or rule file is one line and exit 2, no run directory.
     config = load_config(args.config, overrides=_overrides(args))
+    check_environment(config)
+    load_rules(config.rules_dir)
     duration = _duration_s(args, config.run.duration_hours)
     if not _preflight(config, args.out, args.force):
-        return 1
+        return 2
     return start_monitor(config, duration, headless=args.headless, out=args.out,
                          resume=args.resume)
 
 
 def _preflight(config, out: str | None, force: bool) -> bool:
     """`botmon check` without the database (which `open()` checks with its own message)."""
-    from tui.check import FAIL, print_checks, run_checks
+    from tui.check import FAIL, run_checks
 
     checks = run_checks(config, out=out, database=False)
     failed = [c for c in checks if c.status == FAIL]
     if not failed:
         return True
-    print_checks(failed, file=sys.stderr)
+    for check in failed:
+        print(f"botmon run: pre-flight {check.name}: {check.detail}"
+              + (f" (hint: {check.hint})" if check.hint else ""), file=sys.stderr)
     if force:
         print("botmon run: starting anyway (--force)", file=sys.stderr)
         return True
@@ -201,7 +251,7 @@ async def _monitor_main(config, run_dir, duration_s, printer, headless: bool, ba
             for line in attach_outputs(config, monitor, stack):  # /metrics, notifications
                 printer.say(line)
             view = await (monitor.resume() if resume else monitor.open())
-        except BotmonError:
+        except BaseException:
             if not resume:
                 run_dir.discard()  # nothing was monitored: leave no empty run behind
             raise

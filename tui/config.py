@@ -8,6 +8,7 @@ typo in an 8-hour audit config fails at start, not in hour six. The result is im
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import sys
@@ -24,6 +25,9 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 ENV_PREFIX = "BOTMON_"
+# Command-line flags that set a key (overrides), for messages that name what the user typed.
+FLAGS = {"database.dsn": "--dsn", "poll.interval_s": "--interval", "run.out_dir": "--out",
+         "logs.paths": "--log"}
 DEFAULT_CONFIG_NAMES = ("botmon.toml",)
 
 
@@ -319,6 +323,7 @@ def _line_of(text: str, section: str, key: str) -> int | None:
 class _Builder:
     def __init__(self) -> None:
         self.values: dict[str, dict[str, Any]] = {name: {} for name in _SECTIONS}
+        self.origins: dict[str, str] = {}  # "section.key" -> where its value came from
 
     def set(self, section: str, key: str, value: Any, where: str, from_text: bool = False) -> None:
         if section not in _SECTIONS:
@@ -332,33 +337,62 @@ class _Builder:
                               or f"keys of [{section}]: {', '.join(types)}")
         value = _coerce(value, types[key], where, from_text)
         self.values[section][key] = value
+        self.origins[f"{section}.{key}"] = where
 
     def build(self, source: str, base_dir: str) -> Config:
         sections = {name: _SECTIONS[name](**vals) for name, vals in self.values.items()}
         config = Config(**sections, source=source, base_dir=base_dir)
-        _validate(config)
+        _validate(config, self.origins)
         return config
 
 
-def _validate(config: Config) -> None:
+def _validate(config: Config, origins: Mapping[str, str] | None = None) -> None:
     src = config.source
+    origins = origins or {}
+
+    def where(dotted: str) -> str:
+        """The file line, environment variable or flag the value came from."""
+        return origins.get(dotted) or f"{src}: key '{dotted}'"
+
+    for section in _SECTIONS:
+        for key, expected in _section_types(section).items():
+            value = getattr(getattr(config, section), key)
+            if expected is float and not math.isfinite(value):
+                raise ConfigError(where(f"{section}.{key}"), f"expected a finite number, got "
+                                  f"{value!r}")
     for (section, key), choices in _VALID_CHOICES.items():
         value = getattr(getattr(config, section), key)
         if value not in choices:
             raise ConfigError(f"{src}: key '{section}.{key}'",
                               f"expected one of {', '.join(choices)}, got {value!r}",
                               _did_you_mean(value, list(choices)))
-    positive = {("poll", "interval_s"), ("poll", "lookback_s"), ("positions", "aged_hours"),
+    positive = (("poll", "interval_s"), ("poll", "lookback_s"), ("positions", "aged_hours"),
                 ("database", "statement_timeout_ms"), ("database", "connect_timeout_s"),
-                ("poll", "max_backoff_s")}
+                ("poll", "max_backoff_s"))
     for section, key in positive:
-        if getattr(getattr(config, section), key) <= 0:
-            raise ConfigError(f"{src}: key '{section}.{key}'", "expected a number > 0")
-    if (config.run.duration_hours < 0 or config.run.snapshot_grace_s < 0
-            or config.run.final_wait_s < 0 or config.positions.unprotected_grace_s < 0):
-        raise ConfigError(f"{src}: key 'run'", "durations must not be negative")
+        value = getattr(getattr(config, section), key)
+        if value <= 0:
+            raise ConfigError(where(f"{section}.{key}"), f"expected a number > 0, got {value!r}")
+    for section, key in (("run", "duration_hours"), ("run", "snapshot_grace_s"),
+                         ("run", "final_wait_s"), ("positions", "unprotected_grace_s"),
+                         ("check", "min_free_mb"), ("check", "log_quiet_s"),
+                         ("positions", "sl_mismatch_tolerance_pct")):
+        value = getattr(getattr(config, section), key)
+        if value < 0:
+            raise ConfigError(where(f"{section}.{key}"),
+                              f"expected a number >= 0, got {value!r}")
     if not 0 <= config.poll.history_minutes <= 120:
-        raise ConfigError(f"{src}: key 'poll.history_minutes'", "expected 0..120")
+        raise ConfigError(where("poll.history_minutes"),
+                          f"expected 0..120, got {config.poll.history_minutes!r}")
+    if not 0 <= config.database.port <= 65535:
+        raise ConfigError(where("database.port"), f"expected a port 1..65535, got "
+                          f"{config.database.port!r}")
+    if config.database.dsn:
+        problem = dsn_problem(config.database.dsn)
+        if problem:
+            raise ConfigError(where("database.dsn"), redact(problem, secrets_of(config)),
+                              "postgresql://user@host:5432/database (password: PGPASSWORD or "
+                              "~/.pgpass)")
     db = config.database
     for key in ("schema", "positions_table", "events_table", "trailing_stop_table",
                 "orders_table"):
@@ -399,6 +433,59 @@ def _validate_fleet(config: Config) -> None:
     for key in ("timeout_s", "rate_limit_per_minute"):
         if getattr(notify, key) <= 0:
             raise ConfigError(f"{src}: key 'notify.{key}'", "expected a number > 0")
+
+
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def _port_problem(text: str, what: str) -> str | None:
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or not 1 <= int(part) <= 65535:
+            return f"{what} {part!r} is not a port number (1..65535)"
+    return None
+
+
+def dsn_problem(dsn: str) -> str | None:
+    """What makes a connection URI unusable, before anything is written or connected; None
+    when it is fine. (asyncpg would raise a bare ValueError from deep inside for these.)"""
+    from urllib.parse import parse_qs, urlsplit
+
+    scheme, sep, _ = dsn.partition("://")
+    if not sep:
+        return "not a connection URI"
+    if scheme.lower() not in ("postgresql", "postgres"):
+        return f"scheme {scheme!r} is not postgresql://"
+    try:
+        parts = urlsplit(dsn)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL": an unclosed [
+        return f"malformed host ({exc})"
+    netloc = parts.netloc.rpartition("@")[2]
+    for spec in filter(None, netloc.split(",")):
+        if spec.startswith("["):
+            host, bracket, rest = spec[1:].partition("]")
+            if not bracket or not host:
+                return f"malformed IPv6 host {spec!r} (write it as [::1]:5432)"
+            if rest and not rest.startswith(":"):
+                return f"malformed host {spec!r}"
+            port = rest[1:] if rest else None
+        else:
+            if spec.count(":") > 1:
+                return f"IPv6 host {spec!r} must be in brackets, e.g. [::1]:5432"
+            port = spec.partition(":")[2] if ":" in spec else None
+        if port is not None:
+            problem = _port_problem(port, "port")
+            if problem:
+                return problem
+    query = parse_qs(parts.query)
+    for value in query.get("port", []):
+        problem = _port_problem(value, "port parameter")
+        if problem:
+            return problem
+    for value in query.get("sslmode", []):
+        if value not in _SSLMODES:
+            return f"sslmode {value!r} is not one of {', '.join(_SSLMODES)}"
+    return None
 
 
 def find_config_file(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
@@ -456,7 +543,9 @@ def load_config(path: str | Path | None = None, *, environ: Mapping[str, str] | 
         if value is None:
             continue
         section, _, key = dotted.partition(".")
-        builder.set(section, key, value, f"flag for '{dotted}'")
+        flag = FLAGS.get(dotted)
+        builder.set(section, key, value,
+                    f"{flag} ({dotted})" if flag else f"flag for '{dotted}'")
     return builder.build(source, base_dir)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import re
 import sys
 from datetime import datetime, timedelta, timezone
@@ -73,7 +74,11 @@ def parse_since(text: str | None) -> datetime | timedelta | None:
         return None
     match = _DURATION.match(text)
     if match:
-        delta = timedelta(**{_UNITS[match.group(2).lower()]: float(match.group(1))})
+        try:
+            delta = timedelta(**{_UNITS[match.group(2).lower()]: float(match.group(1))})
+        except OverflowError:
+            raise BotmonError("--since", f"the duration is too long: {text!r}",
+                              "use 'all' for everything") from None
         if delta <= timedelta(0):
             raise BotmonError("--since", f"the duration must be positive: {text!r}")
         return delta
@@ -88,7 +93,7 @@ def parse_until(text: str | None) -> datetime | None:
 
 async def run_async(args: argparse.Namespace) -> int:
     try:
-        if args.timeout_s <= 0:
+        if not math.isfinite(args.timeout_s) or args.timeout_s <= 0:
             raise BotmonError("--timeout-s", f"expected a number of seconds > 0, got "
                               f"{args.timeout_s:g}")
         since = parse_since(args.since)

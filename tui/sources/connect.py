@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from tui.config import Config, redact, secrets_of
-from tui.errors import DatabaseUnavailable
+from tui.errors import ConfigError, DatabaseUnavailable
 
 APPLICATION_NAME = "botmon"
 
@@ -32,6 +32,46 @@ def server_settings(config: Config, statement_timeout_ms: int | None = None,
     if plan_cache_mode:
         settings["plan_cache_mode"] = plan_cache_mode
     return settings
+
+
+def check_environment(config: Config, environ: Any = None) -> None:
+    """The libpq variables asyncpg reads when the DSN does not say: a malformed one would
+    surface as a bare ValueError from inside the driver. Raises ConfigError (exit 2)."""
+    environ = os.environ if environ is None else environ
+    db = config.database
+    port = environ.get("PGPORT", "")
+    if port and not db.port and not _dsn_has_port(db.dsn):
+        for part in port.split(","):
+            if not part.strip().isdigit() or not 1 <= int(part) <= 65535:
+                raise ConfigError("environment PGPORT", f"{part.strip()!r} is not a port "
+                                  "number (1..65535)", "unset it or set e.g. PGPORT=5432")
+    host = environ.get("PGHOST", "")
+    if host and not db.host and not _dsn_has_host(db.dsn):
+        for part in host.split(","):
+            if part.count("[") != part.count("]") or (
+                    "[" in part and not part.strip().startswith("[")):
+                raise ConfigError("environment PGHOST", f"malformed host {part.strip()!r}",
+                                  "e.g. PGHOST=db-host or PGHOST=::1")
+
+
+def _dsn_has_host(dsn: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(dsn)
+        return bool(parts.hostname) or "host=" in parts.query
+    except ValueError:
+        return False
+
+
+def _dsn_has_port(dsn: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(dsn)
+        return bool(parts.port) or "port=" in parts.query
+    except ValueError:
+        return False
 
 
 def connect_kwargs(config: Config, statement_timeout_ms: int | None = None,
@@ -69,7 +109,9 @@ def describe_target(config: Config) -> str:
         database = database or unquote(parsed.path.lstrip("/"))
         user = user or unquote(parsed.username or "")
     host = host or os.environ.get("PGHOST", "localhost")
-    port = port or int(os.environ.get("PGPORT", "5432") or 5432)
+    if not port:
+        env_port = os.environ.get("PGPORT", "")
+        port = int(env_port) if env_port.isdigit() else (env_port or 5432)
     user = user or os.environ.get("PGUSER", "") or _login_name()
     database = database or os.environ.get("PGDATABASE", "") or user
     return f"host={host} port={port} database={database} user={user}"
@@ -92,6 +134,8 @@ def explain_connect_error(config: Config, exc: BaseException) -> DatabaseUnavail
         kind = "authentication failed"
     elif isinstance(exc, asyncpg.InvalidCatalogNameError):
         kind = "no such database"
+    elif isinstance(exc, ValueError):
+        kind = "invalid connection settings"
     else:
         kind = "cannot connect"
     return DatabaseUnavailable(
@@ -99,13 +143,20 @@ def explain_connect_error(config: Config, exc: BaseException) -> DatabaseUnavail
         "check --dsn / PG* variables / ~/.pgpass, or try `botmon demo` for a self-contained run")
 
 
+# ValueError: a connection setting the driver cannot parse (checked earlier, but the driver
+# reads more than we check, e.g. a service file).
+_CONNECT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError,
+                   ValueError)
+
+
 async def connect(config: Config, statement_timeout_ms: int | None = None,
                   plan_cache_mode: str | None = None) -> asyncpg.Connection:
     """One read-only connection; connection failures become a one-line DatabaseUnavailable."""
+    check_environment(config)
     try:
         return await asyncpg.connect(**connect_kwargs(config, statement_timeout_ms,
                                                       plan_cache_mode))
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+    except _CONNECT_ERRORS as exc:
         raise explain_connect_error(config, exc) from None
 
 
