@@ -232,3 +232,65 @@ def test_a_closed_pipe_is_not_a_traceback():
     proc.wait(timeout=30)
     assert "Traceback" not in err and "BrokenPipe" not in err
     assert proc.returncode == 141  # as `cat` ends on a closed pipe
+
+
+def test_after_a_demo_the_report_keeps_its_database_and_log_sections(pg_server, tmp_path,
+                                                                      capsys):
+    import contextlib
+
+    from tui.cli import start_monitor
+    from tui.config import load_config
+    from tui.demo.embedded import create_bot_database
+    from tui.outputs import report_cli
+
+    dsn = create_bot_database(pg_server, "demo_gone", template="bot_template")
+    log = tmp_path / "monitoring_logs" / "bot_20261128_120000.log"
+    log.parent.mkdir()
+    log.write_text("2026-11-28 12:00:00,000 - main - INFO - 🚀 Starting bot\n")
+
+    @contextlib.asynccontextmanager
+    async def simulated_bot():  # what `botmon demo` runs around the monitor
+        yield
+
+    config = load_config(environ={"BOTMON_RUN_SNAPSHOT_GRACE_S": "0"}, overrides={
+        "database.dsn": dsn, "poll.interval_s": 0.2, "logs.paths": [str(log)]})
+    assert start_monitor(config, 1.2, headless=True, out=str(tmp_path / "runs"),
+                         background=simulated_bot) == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["demo"] is True and meta["logs"] == [str(log)]
+    assert (run / "database_analysis.json").exists()
+    psql(pg_server, 'DROP DATABASE "demo_gone" WITH (FORCE)')  # the demo ended
+    capsys.readouterr()
+
+    parser = __import__("argparse").ArgumentParser()
+    report_cli.add_arguments(parser)
+    assert report_cli.run(parser.parse_args([str(run)])) == 0
+    json_path = Path(capsys.readouterr().out.split()[1])
+    doc = json.loads(json_path.read_text())
+    db = doc["database_analysis"]
+    assert db["status"] == "ok" and db["kept_from"] == "database_analysis.json"
+    assert len(db["sections"]) == 14
+    assert any(n.startswith("database analysis: kept from database_analysis.json")
+               for n in doc["notes"])
+    assert doc["log_analysis"]["status"] == "ok"  # the log the run followed (run.json)
+    assert doc["log_analysis"]["files"] == [str(log)]
+
+
+def test_a_report_without_its_database_says_how_to_get_it(tmp_path):
+    from tui.config import load_config
+    from tui.outputs.audit_report import build_audit_report
+    from tui.outputs.rundir import RunDir
+
+    fixture = Path(__file__).parent / "fixtures" / "runs" / "20251015_090000"
+    run = tmp_path / fixture.name
+    shutil.copytree(fixture, run)
+    config = load_config(environ={}, overrides={"database.dsn": "postgresql://b@127.0.0.1:1/x"})
+    _, json_path = build_audit_report(run, config, use_logs=False)
+    reason = json.loads(json_path.read_text())["database_analysis"]["reason"]
+    assert f"run `botmon report {run} --dsn postgresql://USER@HOST/DB`" in reason
+    meta = json.loads((run / "run.json").read_text())
+    RunDir(run).write_meta({**meta, "demo": True})
+    _, json_path = build_audit_report(run, config, use_logs=False)
+    reason = json.loads(json_path.read_text())["database_analysis"]["reason"]
+    assert reason.endswith("the demo's database lived only while `botmon demo` ran")

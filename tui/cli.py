@@ -8,6 +8,7 @@ import importlib
 import math
 import os
 import sys
+from datetime import datetime
 from typing import Any, Callable, NoReturn
 
 from tui import __version__
@@ -255,6 +256,7 @@ async def _monitor_main(config, run_dir, duration_s, printer, headless: bool, ba
             if not resume:
                 run_dir.discard()  # nothing was monitored: leave no empty run behind
             raise
+        _note_sources(run_dir, config, demo=background is not None)
         if background is not None and not stop.is_set():
             await stack.enter_async_context(background())
         if not headless and stop.is_set():
@@ -267,15 +269,56 @@ async def _monitor_main(config, run_dir, duration_s, printer, headless: bool, ba
             printer.say(f"run directory: {run_dir.path}", "bold")
             printer.say(f"monitoring since {view.run_start.astimezone():%Y-%m-%d %H:%M:%S} "
                         f"(database clock) until {end}; a block per minute, Ctrl+C to stop")
-            return await run_headless(monitor, printer, stop, received)
-        from tui.ui.app import run_app
+            code = await run_headless(monitor, printer, stop, received)
+        else:
+            from tui.ui.app import run_app
 
-        signals.close()  # the app handles SIGTERM/SIGHUP/SIGINT from here on
-        finished_by = await run_app(monitor, view)
-        path = await monitor.finish(finished_by)
-        printer.say(f"final report: {path}", "bold")
-        printer.say(f"run directory: {run_dir.path}")
-        return 0
+            signals.close()  # the app handles SIGTERM/SIGHUP/SIGINT from here on
+            finished_by = await run_app(monitor, view)
+            path = await monitor.finish(finished_by)
+            printer.say(f"final report: {path}", "bold")
+            printer.say(f"run directory: {run_dir.path}")
+            code = 0
+        if background is not None:
+            await _keep_database_analysis(config, monitor, printer)
+        return code
+
+
+def _note_sources(run_dir, config, *, demo: bool) -> None:
+    """run.json: the log the run followed and whether its database dies with it (a demo), so
+    `botmon report` can find the log later and say why the database is gone."""
+    try:
+        meta = run_dir.read_meta()
+        meta.setdefault("logs", [str(config.resolve(p)) for p in config.logs.paths])
+        if demo:
+            meta["demo"] = True
+        run_dir.write_meta(meta)
+    except (BotmonError, OSError):  # never worth the run
+        pass
+
+
+async def _keep_database_analysis(config, monitor, printer) -> None:
+    """The demo's database stops with the demo: keep the post-test SQL over the run in the run
+    directory, for `botmon report` afterwards (a second or so)."""
+    from tui.outputs.audit_sources import analyse_database, save_database_analysis
+
+    store = monitor.store
+    if store is None:
+        return
+    report = monitor.finished
+    until = None
+    if report is not None:
+        try:
+            import json
+
+            end = json.loads(report.read_text(encoding="utf-8")).get("monitoring_end")
+            until = datetime.fromisoformat(end) if end else None
+        except (OSError, ValueError):
+            until = None
+    analysis = await asyncio.to_thread(analyse_database, config, store.run_start, until)
+    path = save_database_analysis(monitor.run_dir.path, analysis)
+    if path is not None:
+        printer.say(f"post-test SQL kept for `botmon report`: {path}")
 
 
 def alert_engine(config, run_dir):

@@ -31,7 +31,7 @@ from tui.outputs.audit_data import (ALERTS_FILE, NOTES_FILE, Completeness, RunDa
 from tui.outputs.audit_health import NOT_MEASURABLE, THRESHOLDS, evaluate
 from tui.outputs.audit_nosource import no_source
 from tui.outputs.audit_render import Formatter, render
-from tui.outputs.audit_sources import analyse_database, analyse_logs
+from tui.outputs.audit_sources import analyse_database, analyse_logs, kept_analysis
 from tui.outputs.durable import to_json, write_atomic
 from tui.outputs.rundir import RunDir
 
@@ -81,11 +81,15 @@ def build_audit_report(run_dir: RunDir | str | Path, config: Config, *,
         steps("log analysis")
         logs = analyse_logs(config, data.start, progress=lambda done, total: steps(
             "log analysis", STEPS["log analysis"] + 0.5 * done / max(total, 1)))
+        if logs.get("status") != "ok":
+            logs = _kept(data, "log_analysis", logs)
     else:
         logs = {"status": "skipped", "reason": "not asked for (--no-logs)"}
     if use_db:
         steps("database analysis")
         db = analyse_database(config, data.start, analysis_until(data, now))
+        if db.get("status") != "ok":
+            db = _kept(data, "database_analysis", db)
     else:
         db = {"status": "skipped", "reason": "not asked for (--no-db)"}
     steps("report")
@@ -98,6 +102,26 @@ def build_audit_report(run_dir: RunDir | str | Path, config: Config, *,
     write_atomic(md_path, render(doc, tz))
     steps("done")
     return md_path, json_path
+
+
+def _kept(data: RunData, key: str, failed: dict[str, Any]) -> dict[str, Any]:
+    """What the run directory already holds when the source is gone now (a demo's database
+    dies with the demo; its log may have moved); else the failure, saying how to get it."""
+    found = kept_analysis(data.path, key, None if data.in_progress else data.end)
+    if found is not None:
+        analysis, where = found
+        return {**analysis, "kept_from": where,
+                "kept_because": f"{failed.get('status')}: {failed.get('reason')}"}
+    if key == "database_analysis" and failed.get("status") == "failed":
+        demo = data.meta.get("demo")
+        how = ("the demo's database lived only while `botmon demo` ran" if demo else
+               f"run `botmon report {data.path} --dsn postgresql://USER@HOST/DB` while the "
+               "bot's database is reachable")
+        return {**failed, "reason": f"{failed.get('reason')}; {how}"}
+    if key == "log_analysis" and failed.get("status") == "skipped" and data.meta.get("logs"):
+        return {**failed, "reason": f"{failed.get('reason')}; the run followed "
+                                    f"{', '.join(map(str, data.meta['logs']))}"}
+    return failed
 
 
 def analysis_until(data: RunData, now: datetime) -> datetime | None:
@@ -162,6 +186,10 @@ def build_document(data: RunData, config: Config, comp: Completeness, logs: dict
     if not data.episodes and episodes:
         notes.append(f"{ALERTS_FILE} is missing: the episodes come from the final report "
                      "(no line numbers)")
+    for name, kept in (("log analysis", logs), ("database analysis", db)):
+        if kept.get("kept_from"):
+            notes.append(f"{name}: kept from {kept['kept_from']} (not available now: "
+                         f"{kept.get('kept_because')})")
     if logs.get("status") != "ok":
         notes.append(f"log analysis {logs.get('status')}: {logs.get('reason')}")
     if db.get("status") != "ok":

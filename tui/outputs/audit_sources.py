@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import glob
+import json
 import logging
 import os
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Callable, Coroutine
 
 from tui.config import Config, redact, secrets_of
@@ -110,3 +112,51 @@ def section(analysis: dict[str, Any] | None, prefix: str) -> dict[str, Any] | No
         return None
     return next((s for s in analysis.get("sections", [])
                  if str(s.get("section", "")).startswith(prefix)), None)
+
+
+# -- what the run already had ---------------------------------------------------------------------
+
+KEPT_ANALYSIS = "database_analysis.json"  # written when a demo ends: its database goes with it
+
+
+def save_database_analysis(folder: Path, analysis: dict[str, Any]) -> Path | None:
+    """Keep the post-test SQL in the run directory (a demo's database dies with the demo)."""
+    if analysis.get("status") != "ok":
+        return None
+    from tui.outputs.durable import to_json, write_atomic
+
+    path = folder / KEPT_ANALYSIS
+    write_atomic(path, to_json(analysis) + "\n")
+    return path
+
+
+def kept_analysis(folder: Path, key: str, not_before: datetime | None = None
+                  ) -> tuple[dict[str, Any], str] | None:
+    """A ``key`` ("database_analysis" / "log_analysis") the run directory already holds: the
+    demo's saved post-test SQL, else the newest audit report exported after ``not_before``
+    (the run's end) that had it. Returns (analysis, where it came from)."""
+    candidates: list[Path] = []
+    if key == "database_analysis":
+        candidates.append(folder / KEPT_ANALYSIS)
+    candidates += sorted(folder.glob("audit_report_*.json"), reverse=True)
+    for path in candidates:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        found = data.get(key) if path.name != KEPT_ANALYSIS else data
+        if not isinstance(found, dict) or found.get("status") != "ok":
+            continue
+        until = _time(found.get("until"))
+        if key == "database_analysis" and not_before is not None and (
+                until is None or until < not_before):
+            continue  # exported during the run: it does not cover the whole run
+        return found, path.name
+    return None
+
+
+def _time(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text))
+    except ValueError:
+        return None

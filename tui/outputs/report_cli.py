@@ -53,12 +53,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         run_dir = open_run(args.run_dir)
         meta = run_dir.read_meta()
-        config = load_config(_config_path(args, meta), overrides=_overrides(args))
+        overrides = _overrides(args)
+        if not args.log and isinstance(meta.get("logs"), list) and meta["logs"]:
+            # The log the run followed (run.json), unless the config names one.
+            plain = load_config(_config_path(args, meta), overrides=overrides)
+            if not plain.logs.paths:
+                overrides["logs.paths"] = [str(p) for p in meta["logs"]]
+        config = load_config(_config_path(args, meta), overrides=overrides)
         if not config.database.dsn and not config.database.host and not args.no_db:
             dsn = _run_dsn(meta)
             if dsn:
                 config = load_config(_config_path(args, meta),
-                                     overrides={**_overrides(args), "database.dsn": dsn})
+                                     overrides={**overrides, "database.dsn": dsn})
         md_path, json_path = build_audit_report(run_dir, config, progress=progress,
                                                 use_db=not args.no_db,
                                                 use_logs=not args.no_logs)
