@@ -448,7 +448,7 @@ def _copy(source: Path, tmp_path: Path) -> Path:
 
 # -- an export during the run (`e`) ---------------------------------------------------------------
 
-def _sample(now: datetime, next_id: list[int]) -> "DbSample":
+def _sample(now: datetime, next_id: list[int]):
     from tui.sources.samples import DbSample, EventRow, OpenPosition
 
     positions = tuple(OpenPosition(
