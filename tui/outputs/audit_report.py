@@ -27,7 +27,7 @@ from tui.outputs import audit_areas as areas
 from tui.outputs.audit_data import (ALERTS_FILE, NOTES_FILE, Completeness, RunData,
                                     completeness, episodes_from_report,
                                     merge_report_episodes, open_run, read_run,
-                                    snapshot_sums, summary_from_snapshots)
+                                    snapshot_sums, summary_from_snapshots, without_hint)
 from tui.outputs.audit_health import NOT_MEASURABLE, THRESHOLDS, evaluate
 from tui.outputs.audit_nosource import no_source
 from tui.outputs.audit_render import Formatter, render
@@ -108,16 +108,17 @@ def _kept(data: RunData, key: str, failed: dict[str, Any]) -> dict[str, Any]:
     """What the run directory already holds when the source is gone now (a demo's database
     dies with the demo; its log may have moved); else the failure, saying how to get it."""
     found = kept_analysis(data.path, key, None if data.in_progress else data.end)
+    reason = without_hint(str(failed.get("reason")))  # the command line's hints are noise here
     if found is not None:
         analysis, where = found
         return {**analysis, "kept_from": where,
-                "kept_because": f"{failed.get('status')}: {failed.get('reason')}"}
+                "kept_because": f"{failed.get('status')}: {reason}"}
     if key == "database_analysis" and failed.get("status") == "failed":
         demo = data.meta.get("demo")
         how = ("the demo's database lived only while `botmon demo` ran" if demo else
                f"run `botmon report {data.path} --dsn postgresql://USER@HOST/DB` while the "
                "bot's database is reachable")
-        return {**failed, "reason": f"{failed.get('reason')}; {how}"}
+        return {**failed, "reason": f"{reason}; {how}"}
     if key == "log_analysis" and failed.get("status") == "skipped" and data.meta.get("logs"):
         return {**failed, "reason": f"{failed.get('reason')}; the run followed "
                                     f"{', '.join(map(str, data.meta['logs']))}"}
