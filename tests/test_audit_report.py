@@ -532,7 +532,7 @@ def test_a_counter_the_bot_never_writes_is_not_measurable_never_ok(tmp_path):
     ws = checks["ws_reconnects"]
     assert ws["status"] == "n/a" and ws["value"] is None
     assert "websocket" in ws["not_measurable"] and "logs.paths" in ws["not_measurable"]
-    assert "| WebSocket reconnects | n/a: not measurable on this bot (the bot writes no " \
+    assert "| WebSocket reconnects | n/a: not measurable on this bot (this bot writes no " \
            "websocket_* events" in text
     stats = {f["label"]: f for f in doc["statistics"]}
     assert stats["WebSocket reconnects"]["value"] is None
@@ -640,3 +640,20 @@ def test_win_rate_has_its_percent_and_pnl_its_currency(run):
     text = render(doc, UTC)
     assert "| closed positions: win rate | 60% | 6 closed, total PnL -12.50 USDT |" in text
     assert areas.money(None, "USDT") == "—"
+
+
+def test_the_final_reports_not_measurable_counters_are_n_a(run):
+    path = run / "monitoring_report_20251015_094020.json"
+    final = json.loads(path.read_text())
+    final["metrics_summary"]["total_zombies"] = None
+    final["metrics_summary"]["not_measurable"] = {
+        "zombies": "no zombie_order_cancelled event in this database"}
+    path.write_text(json.dumps(final))
+    text, doc, _ = build(run)
+    checks = {c["id"]: c for c in doc["health"]["checks"]}
+    assert checks["zombies"]["status"] == "n/a"
+    assert checks["zombies"]["not_measurable"] == \
+        "no zombie_order_cancelled event in this database"
+    zombies = next(a for a in doc["areas"] if a["key"] == "zombies")
+    assert zombies["facts"][0]["value"] is None
+    assert zombies["facts"][0]["detail"].startswith("n/a: not measurable on this bot: no zombie")

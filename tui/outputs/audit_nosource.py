@@ -1,7 +1,9 @@
 """Figures this bot gives no source for: "n/a: not measurable on this bot", never a confident 0.
 
-Two ways to know (BOT_FACTS.md, "What the bot really emits"):
+Three ways to know (BOT_FACTS.md, "What the bot really emits"):
 
+- the final report says so: ``metrics_summary.not_measurable`` (counter -> reason, as the live
+  monitor found at start) and a null total;
 - the snapshot lines say so: a metric without a source is ``null`` in a minute's ``values``
   (with its reason in the line's ``unavailable`` map when the monitor wrote one);
 - the event types a figure is counted from are ones the bot never writes, and none was seen:
@@ -29,7 +31,7 @@ LEGACY_PATH_ONLY = ("position_created", "stop_loss_placed")
 
 # Why a metric may have no source, when the snapshot line does not say.
 REASONS = {
-    "ws_reconnects": "the bot writes no websocket_* events (no version does); WebSocket "
+    "ws_reconnects": "this bot writes no websocket_* events (no version does); WebSocket "
                      "health is only in its log",
     "positions_opened": "the bot's atomic open path writes no position_created event",
     "positions_closed": "most closes (sync, phantom, exchange-side stop-loss) write no "
@@ -46,17 +48,18 @@ TOTALS = {
 }
 
 
-def never_written(types: Iterable[str]) -> bool:
+def never_written(types: Iterable[str], patterns: Iterable[str] = NEVER_WRITTEN) -> bool:
     """True when every configured type (or glob) is one the bot never writes."""
-    listed = [t for t in types if t]
-    return bool(listed) and all(any(fnmatchcase(t, p) for p in NEVER_WRITTEN) for t in listed)
+    listed = [t.partition(":")[0] for t in types if t]
+    patterns = tuple(patterns)
+    return bool(listed) and all(any(fnmatchcase(t, p) for p in patterns) for t in listed)
 
 
 def reason_for(metric: str, types: Iterable[str] = ()) -> str:
     if metric in REASONS:
         return REASONS[metric]
-    listed = ", ".join(t for t in types if t)
-    return f"{listed or metric}: never written by this bot"
+    listed = "/".join(t.partition(":")[0] for t in types if t)
+    return f"this bot writes no {listed or metric} events (no version does)"
 
 
 def from_snapshots(lines: Iterable[Any]) -> dict[str, str]:
@@ -80,7 +83,12 @@ def from_snapshots(lines: Iterable[Any]) -> dict[str, str]:
 def no_source(config: Config, summary: Mapping[str, Any], snapshot_lines: Iterable[Any]
               ) -> dict[str, str]:
     """metric -> the reason it is not measurable on this bot."""
-    found = {k: v for k, v in from_snapshots(snapshot_lines).items() if "." not in k}
+    said = summary.get("not_measurable")
+    found = {str(k): str(v) for k, v in said.items()} if isinstance(said, Mapping) else {}
+    for name, why in from_snapshots(snapshot_lines).items():
+        if "." not in name:
+            found.setdefault(name, why)
+    patterns = getattr(config.events, "never_written", NEVER_WRITTEN)
     for total, metric in TOTALS.items():
         if metric in found:
             continue
@@ -88,7 +96,7 @@ def no_source(config: Config, summary: Mapping[str, Any], snapshot_lines: Iterab
         value = summary.get(total)
         if value is None and total in summary:
             found[metric] = reason_for(metric, types)
-        elif never_written(types) and not value:
+        elif never_written(types, patterns) and not value:
             found[metric] = reason_for(metric, types)
     return found
 
