@@ -83,8 +83,31 @@ async def check_database(config: Config) -> list[Check]:
                 status = PASS if age < 300 else WARN
                 checks.append(Check(status, "bot activity", f"last event {age:.0f} s ago",
                                     "" if status == PASS else "is the bot running?"))
+            checks.extend(await check_sources(config, poller, conn))
     finally:
         await conn.close()
+    return checks
+
+
+async def check_sources(config: Config, poller, conn) -> list[Check]:
+    """Which counters this database gives a source for: the event types it holds (a skip over
+    the event_type index), as the monitor reads them at start. A counter without one shows
+    "—" during the run, never a 0 that reads as a healthy bot."""
+    from tui.store.metrics import EventClassifier
+    from tui.store.sources import unavailable
+
+    types = await poller._event_types(conn, await conn.fetchval("SELECT now()"))
+    recent = {t for t, fresh in types.items() if fresh}
+    older = {t for t, fresh in types.items() if not fresh}
+    missing = unavailable(EventClassifier(config.events), recent, older,
+                          config.events.never_written, config.events.source_days,
+                          bool(config.logs.paths))
+    checks = [Check(PASS, "figure sources", f"{len(recent)} event types written in the last "
+                    f"{config.events.source_days:g} days; opens and closes come from the "
+                    "positions table")]
+    for name, reason in sorted(missing.items()):
+        checks.append(Check(WARN, f"no source: {name}", reason,
+                            "shown as — during the run (not measurable on this bot)"))
     return checks
 
 
