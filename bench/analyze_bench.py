@@ -140,9 +140,11 @@ async def fill(dsn: str, n_events: int, days: float, n_positions: int, seed: int
         await conn.copy_records_to_table(
             "trailing_stop_state", schema_name="monitoring",
             records=[(p[1], p[2], p[0], rng.choice(["inactive", "waiting", "active"]),
-                      rng.random() < 0.3, rng.randint(0, 60), p[7], end) for p in open_rows],
+                      rng.random() < 0.3, rng.randint(0, 60), p[7], end, p[5], p[3], p[4])
+                     for p in open_rows],
             columns=["symbol", "exchange", "position_id", "state", "is_activated",
-                     "update_count", "created_at", "last_update_time"])
+                     "update_count", "created_at", "last_update_time", "entry_price", "side",
+                     "quantity"])
         await conn.copy_records_to_table(
             "orders", schema_name="monitoring",
             records=[(str(p[0]), p[2], p[1], f"o{p[0]}", "market", p[3], Decimal(1), "filled",

@@ -141,8 +141,8 @@ async def seed(dsn: str, new_types: bool = True) -> None:
                 None if pnl is None else Decimal(pnl), sl)
         await conn.executemany(
             "INSERT INTO monitoring.trailing_stop_state (symbol, exchange, position_id, state, "
-            "is_activated, update_count, created_at, last_update_time) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            "is_activated, update_count, created_at, last_update_time, entry_price, side, "
+            "quantity) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 100, 'long', 1)",
             [("AAAUSDT", "binance", 1, "active", True, 25, T0 + 2 * H),
              ("BBBUSDT", "binance", 2, "waiting", False, 5, T0 + 6 * H),
              ("DDDUSDT", "bybit", 4, "inactive", False, 20, T0 + 4 * H)])

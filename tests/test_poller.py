@@ -150,12 +150,14 @@ async def test_poll_returns_open_positions_with_trailing_state(bot_db):
             "status) VALUES ('OLDUSDT', 'bybit', 'long', 1, 2, 'closed')")
         await writer.execute(
             "INSERT INTO monitoring.trailing_stop_state (symbol, exchange, position_id, state, "
-            "current_stop_price) VALUES ('ALLUSDT', 'bybit', $1, 'waiting', 1.9)", pid)
+            "current_stop_price, entry_price, side, quantity) "
+            "VALUES ('ALLUSDT', 'bybit', $1, 'waiting', 1.9, 2, 'long', 1)", pid)
         closed = await writer.fetchval(
             "SELECT id FROM monitoring.positions WHERE symbol = 'OLDUSDT'")
         await writer.execute(
-            "INSERT INTO monitoring.trailing_stop_state (symbol, exchange, position_id, state) "
-            "VALUES ('OLDUSDT', 'bybit', $1, 'active'), ('GONEUSDT', 'binance', NULL, 'active')",
+            "INSERT INTO monitoring.trailing_stop_state (symbol, exchange, position_id, state, "
+            "entry_price, side, quantity) VALUES ('OLDUSDT', 'bybit', $1, 'active', 2, 'long', 1), "
+            "('GONEUSDT', 'binance', NULL, 'active', 2, 'long', 1)",
             closed)
         sample = await poller.poll()
         assert sample.ts_orphans == ("GONEUSDT/binance", "OLDUSDT/bybit")

@@ -71,8 +71,9 @@ async def seed_positions(dsn: str) -> dict[str, int]:
                 symbol, exchange, side, sl_price, status, now - age, pnl, has_sl)
         await conn.execute(
             """INSERT INTO monitoring.trailing_stop_state (symbol, exchange, position_id, state,
-                   is_activated, current_stop_price)
-               VALUES ('SOLUSDT', 'bybit', $1, 'active', true, 141)""", ids["SOLUSDT"])
+                   is_activated, current_stop_price, entry_price, side, quantity)
+               VALUES ('SOLUSDT', 'bybit', $1, 'active', true, 141, 100, 'long', 1)""",
+            ids["SOLUSDT"])
     finally:
         await conn.close()
     return ids
