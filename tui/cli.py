@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", metavar="DIR",
                       help="where the demo server keeps its data (default: user data dir)")
     demo.add_argument("--seed", type=int, help="random seed of the simulated bot")
+    demo.add_argument("--bot-version", choices=("2026-03", "2025-10"), default="2026-03",
+                      help="which bot to simulate: 2026-03 writes no position_created/"
+                           "position_closed on its usual paths; 2025-10 still did")
 
     for name, (module, help_text) in EXTERNAL.items():
         external = sub.add_parser(name, help=help_text)

@@ -26,10 +26,19 @@ def default_data_dir() -> Path:
     return Path(base) / "botmon" / "demo"
 
 
-async def _backfill(dsn: str, hours: float, seed: int | None) -> None:
-    from tui.demo.sim_history import backfill
+async def _prepare(dsn: str, log_path: Path, args: argparse.Namespace) -> None:
+    """The bot's state at start: it has been trading for hours (open positions, a few closed,
+    the startup lines in its log), and two hours of its past (closed positions and their events),
+    so the minute windows, trends and recent trades have history from the first second."""
+    from tui.demo.simulator import BotSimulator
 
-    await backfill(dsn, hours, seed=seed)
+    bot = BotSimulator(dsn, log_path, speed=args.speed, seed=args.seed,
+                       bot_version=args.bot_version)
+    try:
+        await bot.seed()
+        await bot.backfill(2.0)
+    finally:
+        await bot.stop()
 
 
 def run_demo(args: argparse.Namespace, overrides: dict[str, Any],
@@ -44,12 +53,10 @@ def run_demo(args: argparse.Namespace, overrides: dict[str, Any],
     try:
         psql(server, f'DROP DATABASE IF EXISTS "{DEMO_DATABASE}" WITH (FORCE)')
         dsn = create_bot_database(server, DEMO_DATABASE)
-        # Two hours of the bot's past events, so the minute windows and trends (and a later
-        # `botmon analyze`) have history from the first second.
-        asyncio.run(_backfill(dsn, hours=2.0, seed=args.seed))
         log_dir = data_dir / "monitoring_logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"bot_{datetime.now():%Y%m%d_%H%M%S}.log"
+        asyncio.run(_prepare(dsn, log_path, args))
         overrides = dict(overrides)
         overrides["database.dsn"] = dsn
         overrides["logs.paths"] = [str(log_dir / "bot_*.log")]
@@ -60,8 +67,10 @@ def run_demo(args: argparse.Namespace, overrides: dict[str, Any],
         async def simulated_bot() -> AsyncIterator[None]:
             from tui.demo.simulator import BotSimulator
 
-            bot = BotSimulator(dsn, log_path, speed=args.speed, seed=args.seed)
-            await bot.seed()
+            # a new seed: the running bot must not replay the preparation's random draws
+            seed = None if args.seed is None else args.seed + 1
+            bot = BotSimulator(dsn, log_path, speed=args.speed, seed=seed,
+                               bot_version=args.bot_version)
             task = asyncio.create_task(bot.run(), name="simulated-bot")
             try:
                 yield
@@ -72,7 +81,7 @@ def run_demo(args: argparse.Namespace, overrides: dict[str, Any],
                     await task
 
         banner = (f"demo: database {server.dsn(DEMO_DATABASE)}, bot log {log_path}, "
-                  f"rhythm x{args.speed:g}")
+                  f"rhythm x{args.speed:g}, bot version {args.bot_version}")
         return start_monitor(config, duration, headless=args.headless, out=args.out,
                              background=simulated_bot, banner=banner)
     finally:

@@ -1,11 +1,9 @@
-"""Static data for the simulated bot: symbols, event severities, log message shapes, tracebacks.
+"""Static data for the simulated bot: symbols, event severities, exit reasons, log shapes.
 
-Message shapes follow ../shared/BOT_FACTS.md "Log file" (the real bot's lines, numbers replaced).
-Where the facts are silent, the simulator uses the log calls quoted as "[source]" in
-tui/sources/log_patterns.toml (trailing stop ACTIVATED / "SL moved - Trailing stop updated",
-"SL updated via X in Nms", "X WebSocket connected", "Created trailing stop for ..."), and otherwise
-plausible inventions kept neutral, so that a pattern built from the real shapes does not match them
-by accident (price-tick lines mention neither "Stop Loss", "opened" nor "closed").
+Log message shapes are the real bot's: ../shared/real/bot_log_lines.log and BOT_FACTS.md "Log
+file" (numbers replaced), and its own log calls for the lines those files do not quote (the
+periodic sync, the protection check, the cleanup after a close). Where the bot's wording is
+unknown the simulator writes nothing rather than invent a line a categoriser could learn from.
 """
 
 from __future__ import annotations
@@ -36,26 +34,51 @@ SYMBOLS = tuple(dict.fromkeys(SYMBOLS))  # drop the accidental duplicate, keep t
 
 OPEN_STATUSES = ("active", "entry_placed", "pending_sl", "pending_entry")
 
-# Severity the bot writes per event type; anything not listed is INFO.
+# Severity the bot writes per event type (its log_event calls; BOT_FACTS for the CRITICAL ones and
+# health_check_failed); anything not listed is INFO.
 SEVERITY: dict[str, str] = {
-    "emergency_close_all_triggered": "CRITICAL",
+    **{t: "CRITICAL" for t in ("emergency_close_all_triggered", "zombie_alert_triggered")},
     **{t: "ERROR" for t in (
-        "order_error", "exchange_error", "stop_loss_error", "position_error",
-        "position_creation_failed", "signal_execution_failed", "trailing_stop_sl_update_failed",
-        "database_error", "websocket_error", "error_occurred", "stop_loss_set_failed",
-        "health_check_failed",
+        "exchange_error", "stop_loss_error", "position_error", "position_creation_failed",
+        "signal_execution_failed", "trailing_stop_sl_update_failed", "database_error",
+        "error_occurred", "stop_loss_set_failed",
     )},
     **{t: "WARNING" for t in (
-        "websocket_disconnected", "zombie_orders_detected", "positions_without_sl_detected",
-        "aged_position_detected", "warning_raised", "subscription_stale_detected",
-        "position_duplicate_prevented", "signal_validation_failed", "phantom_position_detected",
-        "quantity_mismatch_detected",
+        "health_check_failed", "zombie_orders_detected", "positions_without_sl_detected",
+        "aged_position_detected", "warning_raised", "position_duplicate_prevented",
+        "signal_validation_failed", "phantom_position_detected", "phantom_position_closed",
+        "quantity_mismatch_detected", "stop_loss_triggered", "risk_limits_exceeded",
+        "symbol_unavailable", "order_below_minimum", "position_not_found_on_exchange",
+        "aggressive_cleanup_triggered",
     )},
 }
 
 
 def severity(event_type: str) -> str:
     return SEVERITY.get(event_type, "INFO")
+
+
+def echo_level(severity_name: str) -> str:
+    """The level of the event logger's echo line: it logs ERROR and WARNING as such, everything
+    else (CRITICAL included) at INFO (core/event_logger.py)."""
+    return severity_name if severity_name in ("ERROR", "WARNING") else "INFO"
+
+
+# Exit reasons and statuses in the bot's own words (its close paths; see sim_ledger for the paths).
+EXIT_SYNC = "sync_cleanup"              # the periodic sync closed a position gone from the exchange
+STATUS_SYNC = "closed_by_sync"
+EXIT_PHANTOM = "PHANTOM_CLEANUP"        # handle_real_zombies
+CLEANUP_PHANTOM = "phantom_cleanup"     # its cleanup reason
+
+
+def aged_exit_reason(pnl_percent: float) -> str:
+    """The aged-position manager's MARKET close of a profitable aged position."""
+    return f"IMMEDIATE_PROFIT_CLOSE (PnL: +{pnl_percent:.2f}%)"
+
+
+def exchange_symbol(symbol: str, exchange: str) -> str:
+    """How the exchange's stream names a symbol: Bybit PUNDIX/USDT:USDT, Binance PUNDIXUSDT."""
+    return market_of(symbol) if exchange == "bybit" else symbol
 
 
 FILTER_REASONS = (
@@ -76,11 +99,13 @@ WS_FAILURES = (
     "sent 1011 (internal error) keepalive ping timeout; no close frame received",
 )
 
+# The bot's health monitor (__main__): "⚠️ System health: degraded" then one line per component,
+# "  - ⚡ DEGRADED: Signal Processor - WebSocket reconnecting (attempt 0)" (real lines).
 HEALTH_FAILURES = (
-    ("websocket", "no price updates for {n}s"),
-    ("database", "query took {n}ms (limit 1000ms)"),
-    ("exchange", "{exchange} API latency {n}ms (limit 2000ms)"),
-    ("event_logger", "queue size {n} above threshold"),
+    ("Signal Processor", "WebSocket reconnecting (attempt {n})"),
+    ("Database", "slow queries ({ms}ms)"),
+    ("Exchange {exchange}", "API latency {ms}ms"),
+    ("Event Logger", "queue size {n}"),
 )
 
 BYBIT_ERRORS = (

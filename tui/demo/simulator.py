@@ -2,16 +2,35 @@
 
 :class:`BotSimulator` writes to a real PostgreSQL database (schema ``monitoring``) what the bot
 writes -- positions through ``pending_entry`` / ``entry_placed`` / ``pending_sl`` to ``active`` and
-``closed``, their trailing-stop rows and orders, and the event stream through an event logger that
-batches (``sim_events.EventWriter``) -- and appends the bot's log file (``sim_log.BotLog``).
+out again, their trailing-stop rows and orders, and the event stream through an event logger that
+batches (``sim_events.EventWriter``) -- and appends the bot's log file (``sim_log.BotLog``), with
+the event logger's echo line for every event, as the bot logs them.
+
+It behaves like a given version of the bot (``bot_version``, see ``sim_versions``), by default the
+current one (2026-03):
+
+* the atomic open writes no ``position_created`` (2025-10: its wrapper does) and no
+  ``stop_loss_placed``; the stop is on the exchange and ``stop_loss_price`` in the row at once, but
+  ``has_stop_loss`` is set only by the protection sync, every ``sync_interval`` (120 s) of bot time;
+* a stop-loss or trailing-stop hit happens on the exchange: the position stays ``active`` in the
+  table until the next periodic sync finds it gone and closes it (``closed_by_sync``,
+  ``sync_cleanup``, no ``position_closed``); some hits log ``stop_loss_triggered`` first;
+* positions that vanish otherwise are phantom-closed (``phantom_position_detected/closed``); an
+  instant cross of a trailing stop is an emergency market close reported as ``warning_raised``
+  (``ts_emergency_close_instant_cross``); only the bot's own closes (profitable aged positions)
+  write ``position_closed``;
+* no version writes ``websocket_*`` or ``subscription_*`` events: their incidents are log lines.
+
+``sim.ledger`` (``sim_ledger.Ledger``) keeps what it wrote, per minute and exchange: the ground
+truth for tests.
 
 Time. ``created_at``, ``opened_at`` ... are always the *real* time from ``clock`` (UTC): the
 monitor windows on the database clock, which the demo shares. ``speed`` compresses only the bot's
 rhythm: "bot time" runs ``speed`` times faster from the first step, and waves (minutes 5/20/35/50),
-protection checks (every 5 minutes), incident rates and price volatility follow bot time. At speed
-15 there is a wave every real minute. Per-position price ticks stay at the bot's real rate (one
-``position_updated`` per open position every ``price_interval`` seconds), so the event rate looks
-like the bot's whatever the speed; "aged" (> 3 h) is measured in real time, like the monitor does.
+the periodic sync (120 s), the aged check (5 minutes), incident rates and price volatility follow
+bot time. Per-position price ticks stay at the bot's real rate (one ``position_updated`` per open
+position every ``price_interval`` seconds); "aged" (> 3 h) is measured in real time, like the
+monitor does.
 
 Driving it::
 
@@ -41,15 +60,21 @@ from typing import Any
 import asyncpg
 
 from tui.demo import sim_catalog as cat
+from tui.demo import sim_incidents
 from tui.demo.sim_events import ConnectionErrors, EventWriter
 from tui.demo.sim_history import backfill as _backfill
+from tui.demo.sim_ledger import Ledger
 from tui.demo.sim_log import BotLog
+from tui.demo.sim_versions import BotVersion
+from tui.demo.sim_versions import version as _version
 from tui.resources import read_sql
 
 __all__ = ["BotSimulator", "ManualClock", "SimParams", "load_queries"]
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ENTRY_FEE = 0.0005
+EXIT_FEE = 0.00055
 
 
 def load_queries(relative: str = "demo/simulator.sql") -> dict[str, str]:
@@ -99,13 +124,19 @@ class SimParams:
     trailing_activation: float = 1.5          # percent
     trailing_callback: float = 0.5            # percent
     trailing_min_step: float = 0.1            # percent move of the stop before an update
-    emergency_percent: float = 3.0            # emergency close of a position without SL
+    sl_update_failure_probability: float = 0.03
+    emergency_percent: float = 3.0            # market close of a position without SL
     aged_hours: float = 3.0                   # real hours
-    aged_liquidation_mean: float = 3600.0     # real s an aged position survives on average
+    aged_close_probability: float = 0.3       # a profitable aged position closed at a check
+    sync_interval: float = 120.0              # bot s: periodic sync and protection check
+    aged_check_interval: float = 300.0        # bot s
     stage_delay: tuple[float, float] = (0.2, 1.2)   # real s between opening stages
     unprotected_probability: float = 0.03     # an opened position misses its SL for a while
     unprotected_seconds: tuple[float, float] = (60.0, 180.0)  # real s
     stale_ts_probability: float = 0.05        # a closed position leaves its TS row behind
+    stop_loss_triggered_probability: float = 0.5   # a stop hit the bot logs as an event
+    instant_cross_probability: float = 0.3    # a trailing-stop hit that is an emergency close
+    phantom_bare_probability: float = 0.5     # a phantom close writes the status only
     # incidents per bot hour
     ws_reconnects_per_hour: float = 0.6
     zombies_per_hour: float = 0.4
@@ -114,8 +145,9 @@ class SimParams:
     rate_limit_errors_per_hour: float = 2.0
     traceback_errors_per_hour: float = 1.5
     asyncio_noise_per_hour: float = 1.0
-    subscription_stale_per_hour: float = 1.0
+    stale_price_per_hour: float = 1.0
     garbled_lines_per_hour: float = 0.2       # a log line with invalid UTF-8 bytes
+    phantoms_per_hour: float = 0.3            # a position closed outside the bot
     emergency_close_per_hour: float = 0.005   # CRITICAL emergency_close_all_triggered
     # event logger
     batch_size: int = 100
@@ -140,16 +172,19 @@ class Position:
     sl_percent: float
     opened_at: datetime
     status: str = "pending_entry"
-    stop: float | None = None
-    has_sl: bool = False
+    stop: float | None = None          # positions.stop_loss_price as written
+    sl_on_exchange: bool = False       # the stop order exists on the exchange
+    flag: bool = False                 # positions.has_stop_loss as written
     ts_activated: bool = False
     peak: float = 0.0
     ts_updates: int = 0
-    breakeven: bool = False
     order_id: str = ""
     sl_order_id: str = ""
     correlation_id: str = ""
     unprotected_until: datetime | None = None
+    naked_since: datetime | None = None
+    gone: str | None = None            # closed on the exchange: stop_loss, trailing_stop, ...
+    exit_price: float | None = None
 
     @property
     def sign(self) -> int:
@@ -165,12 +200,18 @@ class Position:
     def key(self) -> tuple[str, str]:
         return self.symbol, self.exchange
 
+    @property
+    def trades(self) -> bool:
+        """Still open on the exchange (the price moves it, the stop can hit)."""
+        return self.status == "active" and self.gone is None
+
 
 @dataclass
 class SimStats:
     ticks: int = 0
     events: int = 0
     waves: int = 0
+    syncs: int = 0
     opened: int = 0
     closed: int = 0
     ts_activations: int = 0
@@ -182,17 +223,23 @@ def _round_price(p: float) -> float:
     return float(f"{p:.5g}")
 
 
+def _fmt(p: float | None) -> str:
+    return "None" if p is None else f"{p:.8g}"
+
+
 class BotSimulator:
     """An asyncio "bot" writing positions, trailing stops, orders, events and its log file."""
 
     def __init__(self, dsn: str, log_path: Path | str | None = None, *, speed: float = 1.0,
                  seed: int | None = None, exchanges: Sequence[str] = ("binance", "bybit"),
                  clock: Callable[[], datetime] | None = None, params: SimParams | None = None,
-                 tick: float = 1.0, max_bytes: int | None = None, backup_count: int = 10) -> None:
+                 tick: float = 1.0, max_bytes: int | None = None, backup_count: int = 10,
+                 bot_version: str | BotVersion | None = None) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.dsn = dsn
         self.speed = float(speed)
+        self.version = _version(bot_version)
         self.exchanges = tuple(exchanges)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.p = params or SimParams()
@@ -206,6 +253,7 @@ class BotSimulator:
                                   reorder_probability=self.p.reorder_probability,
                                   max_queue=self.p.max_queue, rng=random.Random(self.rng.random()))
         self.stats = SimStats()
+        self.ledger = Ledger()
         self._conn: asyncpg.Connection | None = None
         self._open: dict[int, Position] = {}
         self._keys: dict[tuple[str, str], int] = {}
@@ -218,6 +266,8 @@ class BotSimulator:
         self._now: datetime = self.clock()
         self._loaded = False
         self._next_signal = 0
+        # the bot's sync loop started at some moment of its own: not aligned with the waves
+        self._sync_offset = self.rng.uniform(0, self.p.sync_interval)
         self._stop = asyncio.Event()
         self._running = False
         self._run_done = asyncio.Event()
@@ -239,7 +289,7 @@ class BotSimulator:
             self._loaded = True
 
     async def seed(self, n_open: int | None = None, n_closed: int | None = None) -> None:
-        """A believable start: bot_started, positions_loaded, open positions of the last hours."""
+        """A believable start: bot_started, the startup sync, positions of the last hours."""
         await self.open()
         now = self._tick_time(self.clock())
         p = self.p
@@ -247,36 +297,24 @@ class BotSimulator:
         n_closed = n_closed if n_closed is not None else self.rng.randint(*p.seed_closed)
         n_open = min(n_open, p.max_open - len(self._open))
         self._startup_lines(now)
-        self.emit("bot_started", {"version": "2.4.1", "exchanges": list(self.exchanges),
-                                  "mode": "production"})
-        # a few closed positions first (older ids), then the open ones, oldest first
-        for _ in range(n_closed):
+        self.emit("bot_started", {"mode": "production", "exchange": "both", "version": "2.0"})
+        for _ in range(n_closed):  # older ids first, like a bot that has been trading
             await self._seed_closed(now)
-        ages = sorted((self.rng.uniform(0.02, p.seed_hours) for _ in range(n_open)), reverse=True)
-        if n_open >= 3:  # make sure some are aged (> 3 h) and some are fresh
-            ages[0] = max(ages[0], p.aged_hours + self.rng.uniform(0.1, 0.8))
-            ages[1] = max(ages[1], p.aged_hours + self.rng.uniform(0.05, 0.5))
-        seeded = []
-        for age in ages:
-            pos = await self._seed_open(now, now - timedelta(hours=age))
-            if pos is not None:
-                seeded.append(pos)
-        self.emit("positions_loaded", {"count": len(seeded), "by_exchange": {
-            ex: sum(1 for x in seeded if x.exchange == ex) for ex in self.exchanges}})
-        lg = self.log
-        lg.info(now, "core.position_manager", f"📊 Loaded {len(seeded)} positions from database")
-        for pos in seeded:
-            lg.info(now, "core.position_manager",
-                    f"✅ Position {pos.symbol} has Stop Loss order: {pos.sl_order_id} at "
-                    f"{pos.stop:.6g}")
-        lg.info(now, "core.position_manager", "✅ All loaded positions have stop losses")
-        lg.info(now, "protection.trailing_stop", "🎯 Initializing trailing stops for loaded "
-                "positions...")
-        lg.info(now, "protection.trailing_stop", f"✅ Initialized {len(seeded)} trailing stops")
+        # the bot opens only in waves: each seeded position at a wave of the last hours
+        waves = self._marks(now - timedelta(hours=p.seed_hours), now, 900.0, 300.0)
+        opened = sorted(self.rng.choice(waves) + timedelta(seconds=self.rng.uniform(1, 20))
+                        for _ in range(n_open)) if waves else []
+        aged = [w for w in waves if (now - w).total_seconds() > p.aged_hours * 3600 + 300]
+        if n_open >= 3 and aged:  # make sure some are aged (> 3 h) and some are fresh
+            opened[0] = min(opened[0], aged[0] + timedelta(seconds=3))
+            opened[1] = min(opened[1], aged[-1] + timedelta(seconds=7))
+        seeded = [pos for when in sorted(opened)
+                  if (pos := await self._seed_open(now, when)) is not None]
+        await self._startup_sync(now, seeded)
         await self.flush()
 
     async def step(self, now: datetime | None = None) -> None:
-        """One tick: due actions, price ticks, waves/checks crossed in bot time, incidents."""
+        """One tick: due actions, price ticks, waves/syncs/checks crossed in bot time, incidents."""
         await self.open()
         now = now or self.clock()
         now = self._tick_time(now)
@@ -291,9 +329,11 @@ class BotSimulator:
         await self._price_tick(prev, now, real_dt)
         for mark in self._marks(bot_prev, bot_now, 900.0, 300.0)[-4:]:
             await self._wave(now, mark)
-        for mark in self._marks(bot_prev, bot_now, 300.0, 0.0)[-2:]:
-            await self._protection_check(now, mark)
-        await self._incidents(now, real_dt * self.speed / 3600.0)
+        for _ in self._marks(bot_prev, bot_now, self.p.sync_interval, self._sync_offset)[-2:]:
+            await self._periodic_sync(now)
+        for _ in self._marks(bot_prev, bot_now, self.p.aged_check_interval, 0.0)[-2:]:
+            await self._aged_check(now)
+        await sim_incidents.maybe(self, now, real_dt * self.speed / 3600.0)
 
         self.stats.ticks += 1
         self.log.flush()
@@ -372,7 +412,8 @@ class BotSimulator:
                             side: str | None = None,
                             unprotected_for: float | None = None) -> int | None:
         """Open one position now (outside a wave); ``unprotected_for`` keeps it without a stop
-        loss for that many real seconds. Returns the position id (None if the pair is taken)."""
+        loss for at least that many real seconds (the protection sync places it after that).
+        Returns the position id (None if the pair is taken)."""
         await self.open()
         now = self._tick_time(self._last or self.clock())
         exchange = exchange or self.rng.choice(self.exchanges)
@@ -385,28 +426,29 @@ class BotSimulator:
         return pos.id
 
     async def trigger(self, kind: str) -> None:
-        """Force an incident now: ws_reconnect, zombies, health_check_failed, order_error,
-        rate_limit, traceback, asyncio_noise, subscription_stale, garbled_line, emergency_close,
-        wave, protection_check."""
+        """Force something now: ``wave``, ``sync`` (the periodic sync and protection check),
+        ``aged_check``, or an incident (``sim_incidents.KINDS``)."""
         await self.open()
         now = self._tick_time(self._last or self.clock())
         if kind == "wave":
             await self._wave(now, self._bot_time(now))
-        elif kind == "protection_check":
-            await self._protection_check(now, self._bot_time(now))
+        elif kind == "sync":
+            await self._periodic_sync(now)
+        elif kind == "aged_check":
+            await self._aged_check(now)
         else:
-            handler = getattr(self, f"_inc_{kind}", None)
-            if handler is None:
-                raise ValueError(f"unknown incident {kind!r}")
-            await handler(now)
+            await sim_incidents.run(self, kind, now)
         self.log.flush()
 
     async def backfill(self, hours: float, *, rows: int | None = None,
                        rate_multiplier: float = 1.0, end: datetime | None = None) -> int:
-        """Insert ``hours`` of past events ending now (COPY, ~70k rows/s); returns the count."""
+        """Insert ``hours`` of the bot's past ending now: closed positions of that time and their
+        events (COPY, ~70k rows/s), consistent with the rows already there; returns the number
+        of events. Recorded in :attr:`ledger`."""
         return await _backfill(self.dsn, hours, rows=rows, rate_multiplier=rate_multiplier,
                                end=end or self.clock(), seed=self.rng.randrange(2**31),
-                               exchanges=self.exchanges)
+                               exchanges=self.exchanges, bot_version=self.version,
+                               ledger=self.ledger)
 
     @property
     def open_positions(self) -> list[Position]:
@@ -421,7 +463,12 @@ class BotSimulator:
              correlation_id: str | None = None, order_id: str | None = None,
              error: str | None = None, stack: str | None = None, when: datetime | None = None,
              severity: str | None = None) -> None:
-        """Stamp and queue one event, like the bot's event logger."""
+        """Stamp and queue one event, like the bot's event logger, and log its echo line."""
+        self.version.check(event_type)
+        when = when or self._now
+        severity = severity or cat.severity(event_type)
+        if pos is not None and data is not None and "symbol" not in data:
+            data = {"symbol": pos.symbol, "position_id": pos.id, **data}
         record = (
             event_type,
             json.dumps(data, ensure_ascii=False) if data is not None else None,
@@ -430,14 +477,17 @@ class BotSimulator:
             order_id,
             symbol or (pos.symbol if pos else None),
             exchange or (pos.exchange if pos else None),
-            severity or cat.severity(event_type),
+            severity,
             error,
             stack,
-            when or self._now,
+            when,
         )
         self.events.add(record)
         self.stats.events += 1
         self.stats.by_type[event_type] = self.stats.by_type.get(event_type, 0) + 1
+        self.ledger.event(when, event_type)
+        self.log.log(when, "core.event_logger", cat.echo_level(severity),
+                     f"{event_type}: {data if data is not None else {}}")
 
     # ============================================================================ internals: time
     def _tick_time(self, now: datetime) -> datetime:
@@ -489,18 +539,17 @@ class BotSimulator:
                 exchange=r["exchange"], side=side, quantity=r["quantity"], entry=r["entry_price"],
                 price=r["current_price"], sl_percent=r["signal_stop_loss_percent"] or 2.5,
                 opened_at=r["opened_at"], status=r["status"], stop=r["stop_loss_price"],
-                has_sl=r["has_stop_loss"], ts_activated=r["ts_activated"] or
-                r["trailing_activated"], ts_updates=r["update_count"],
-                order_id=r["exchange_order_id"] or "",
+                sl_on_exchange=r["stop_loss_price"] is not None, flag=r["has_stop_loss"],
+                ts_activated=r["ts_activated"] or r["trailing_activated"],
+                ts_updates=r["update_count"], order_id=r["exchange_order_id"] or "",
                 correlation_id=f"pos_{r['symbol']}_{r['id']}")
             pos.peak = (r["highest_price"] if side == "long" else r["lowest_price"]) or pos.price
             self._track(pos)
             self._prices.setdefault(pos.symbol, pos.price)
-            if not pos.has_sl:  # mid-way through opening, or unprotected, when we (re)started
-                pos.sl_percent = pos.sl_percent or 2.5
+            if pos.status != "active":  # mid-way through opening when we (re)started
                 self._now = self.clock()
                 self._later(self.rng.uniform(*self.p.stage_delay),
-                            lambda pos=pos: self._stage_sl(pos, retry=True))
+                            lambda pos=pos: self._stage_filled(pos, None))
 
     def _track(self, pos: Position) -> None:
         self._open[pos.id] = pos
@@ -538,7 +587,8 @@ class BotSimulator:
         self._next_signal += 1
         return self._next_signal
 
-    def _stop_for(self, side: str, entry: float, pct: float) -> float:
+    @staticmethod
+    def _stop_for(side: str, entry: float, pct: float) -> float:
         return _round_price(entry * (1 - pct / 100.0) if side == "long"
                             else entry * (1 + pct / 100.0))
 
@@ -546,81 +596,24 @@ class BotSimulator:
         notional = self.rng.choice((50, 100, 150, 200, 250))
         return float(f"{notional / price:.6g}")
 
-    # ============================================================================ internals: seed
-    async def _seed_open(self, now: datetime, opened_at: datetime) -> Position | None:
-        assert self._conn is not None
-        exchange = self.rng.choice(self.exchanges)
-        symbol = self._free_symbol(exchange)
-        if symbol is None:
-            return None
-        side = "long" if self.rng.random() < 0.55 else "short"
-        entry = self._exchange_price(symbol, exchange)
-        # the walk since opening: the current price drifted a bit
-        drift = self.rng.gauss(0, self.p.volatility * 100 * 0.6)
-        price = _round_price(entry * (1 + drift / 100.0))
-        self._prices[symbol] = price
-        pct = round(self.rng.uniform(*self.p.stop_loss_percent), 2)
-        pos = Position(id=0, signal_id=self._new_signal(), symbol=symbol, exchange=exchange,
-                       side=side, quantity=self._quantity(entry), entry=entry, price=price,
-                       sl_percent=pct, opened_at=opened_at, status="active",
-                       stop=self._stop_for(side, entry, pct), has_sl=True,
-                       order_id=self._order_id(exchange), sl_order_id=self._order_id(exchange))
-        pos.peak = max(entry, price) if side == "long" else min(entry, price)
-        pnl_pct = pos.pnl_percent()
-        if pnl_pct >= self.p.trailing_activation:  # already activated before the restart
-            pos.ts_activated = True
-            pos.stop = self._trail_stop(pos)
-            pos.ts_updates = self.rng.randint(1, 12)
-        if pos.pnl_percent() <= -pct:  # would have been stopped out: keep it just above
-            pos.price = price = _round_price(entry * (1 - pos.sign * pct / 200.0))
-            self._prices[symbol] = price
-        pos.id = await self._conn.fetchval(
-            self.q["insert_position"], pos.signal_id, symbol, exchange, side, pos.quantity, entry,
-            pos.price, pos.stop, pos.pnl(), round(pos.pnl_percent(), 4), "active", opened_at,
-            now, 10.0, True, pos.order_id, self.p.trailing_activation, self.p.trailing_callback,
-            pct, round(self.rng.uniform(0.01, 0.3), 4), round(entry * pos.quantity * 0.0005, 8),
-            pos.ts_activated, None, None, None)
-        pos.correlation_id = f"pos_{symbol}_{pos.id}"
-        await self._insert_orders(pos, opened_at, sl_status="open")
-        await self._upsert_trailing(pos, opened_at)
-        self._track(pos)
-        return pos
-
-    async def _seed_closed(self, now: datetime) -> None:
-        assert self._conn is not None
-        exchange = self.rng.choice(self.exchanges)
-        symbol = self.rng.choice(cat.SYMBOLS)
-        side = self.rng.choice(("long", "short"))
-        entry = _round_price(10 ** self.rng.uniform(-4.0, 1.5))
-        qty = self._quantity(entry)
-        opened = now - timedelta(hours=self.rng.uniform(1.0, self.p.seed_hours + 2))
-        closed = opened + timedelta(minutes=self.rng.uniform(10, 150))
-        closed = min(closed, now - timedelta(minutes=1))
-        reason, move = self.rng.choice((("stop_loss", -2.5), ("trailing_stop", 1.2),
-                                        ("trailing_stop", 2.4), ("aged_position", 0.1)))
-        exit_price = _round_price(entry * (1 + (1 if side == "long" else -1) * move / 100))
-        pnl = (1 if side == "long" else -1) * (exit_price - entry) * qty
-        await self._conn.fetchval(
-            self.q["insert_position"], self._new_signal(), symbol, exchange, side, qty, entry,
-            exit_price, self._stop_for(side, entry, 2.5), 0.0, round(move, 4), "closed", opened,
-            closed, 10.0, True, self._order_id(exchange), self.p.trailing_activation,
-            self.p.trailing_callback, 2.5, 0.05, round(entry * qty * 0.001, 8),
-            reason == "trailing_stop", closed, pnl, reason)
-
-    def _startup_lines(self, now: datetime) -> None:
-        lg = self.log
-        lg.info(now, "__main__", "=" * 60)
-        lg.info(now, "__main__", "🚀 Starting trading bot (mode: production)")
-        lg.info(now, "__main__", "=" * 60)
-        lg.info(now, "database.repository", "Database pool created (min=5, max=20)")
-        lg.info(now, "core.event_logger", "EventLogger started (batch_size=100, interval=5s)")
-        for ex in self.exchanges:
-            name, url, _ = cat.WS_HOSTS.get(ex, (ex.title(), f"wss://{ex}", ex))
-            lg.info(now, "core.exchange_manager", f"✅ {name} exchange initialized (futures)")
-            lg.info(now, f"websocket.{ex}_stream", f"Connecting to {name}: {url}")
-        lg.info(now, "websocket.unified_price_monitor", "Price monitor started")
-
     # ============================================================================ internals: DB
+    async def _insert(self, *, signal_id: int, symbol: str, exchange: str, side: str,
+                      quantity: float, entry: float, price: float, stop: float | None,
+                      unrealized: float, pnl: float | None, pnl_pct: float, status: str,
+                      opened_at: datetime, has_stop_loss: bool, order_id: str | None,
+                      sl_percent: float, fees: float, trailing_activated: bool = False,
+                      closed_at: datetime | None = None, realized: float | None = None,
+                      exit_reason: str | None = None) -> int:
+        assert self._conn is not None
+        pid = await self._conn.fetchval(
+            self.q["insert_position"], signal_id, symbol, exchange, side, quantity, entry, price,
+            stop, unrealized, pnl, round(pnl_pct, 4), status, opened_at, 10.0, has_stop_loss,
+            order_id, self.p.trailing_activation, self.p.trailing_callback, sl_percent,
+            round(self.rng.uniform(0.01, 0.3), 4), round(fees, 8), trailing_activated, closed_at,
+            realized, exit_reason)
+        self.ledger.opened_row(pid, symbol, exchange, opened_at, status)
+        return pid
+
     async def _insert_orders(self, pos: Position, when: datetime, *, sl_status: str) -> None:
         assert self._conn is not None
         close_side = "sell" if pos.side == "long" else "buy"
@@ -628,10 +621,19 @@ class BotSimulator:
         await self._conn.executemany(self.q["insert_order"], [
             (str(pos.id), pos.exchange, pos.symbol, pos.order_id, f"entry_{pos.id}", "market",
              open_side, pos.quantity, pos.entry, "closed", pos.quantity, 0.0,
-             round(pos.entry * pos.quantity * 0.0005, 8), when),
-            (str(pos.id), pos.exchange, pos.symbol, pos.sl_order_id, f"sl_{pos.id}", "stop_market",
-             close_side, pos.quantity, pos.stop, sl_status, 0.0, pos.quantity, 0.0, when),
+             round(pos.entry * pos.quantity * ENTRY_FEE, 8), when),
+            (str(pos.id), pos.exchange, pos.symbol, pos.sl_order_id, f"sl_{pos.id}",
+             "stop_market", close_side, pos.quantity, pos.stop, sl_status, 0.0, pos.quantity,
+             0.0, when),
         ])
+
+    async def _insert_sl_order(self, pos: Position) -> None:
+        assert self._conn is not None
+        close_side = "sell" if pos.side == "long" else "buy"
+        await self._conn.execute(
+            self.q["insert_order"], str(pos.id), pos.exchange, pos.symbol, pos.sl_order_id,
+            f"sl_{pos.id}", "stop_market", close_side, pos.quantity, pos.stop, "open", 0.0,
+            pos.quantity, 0.0, self._now)
 
     async def _upsert_trailing(self, pos: Position, when: datetime) -> None:
         assert self._conn is not None
@@ -646,31 +648,157 @@ class BotSimulator:
             when if pos.ts_activated else None,
             json.dumps({"signal_id": pos.signal_id, "source": "position_manager"}))
 
+    # ============================================================================ internals: seed
+    async def _seed_open(self, now: datetime, opened_at: datetime) -> Position | None:
+        exchange = self.rng.choice(self.exchanges)
+        symbol = self._free_symbol(exchange)
+        if symbol is None:
+            return None
+        side = "long" if self.rng.random() < 0.55 else "short"
+        entry = self._exchange_price(symbol, exchange)
+        # the walk since opening: the current price drifted a bit
+        drift = self.rng.gauss(0, self.p.volatility * 100 * 0.6)
+        price = _round_price(entry * (1 + drift / 100.0))
+        pct = round(self.rng.uniform(*self.p.stop_loss_percent), 2)
+        pos = Position(id=0, signal_id=self._new_signal(), symbol=symbol, exchange=exchange,
+                       side=side, quantity=self._quantity(entry), entry=entry, price=price,
+                       sl_percent=pct, opened_at=opened_at, status="active",
+                       stop=self._stop_for(side, entry, pct), sl_on_exchange=True, flag=True,
+                       order_id=self._order_id(exchange), sl_order_id=self._order_id(exchange))
+        if pos.pnl_percent() <= -pct:  # would have been stopped out: keep it just above
+            pos.price = _round_price(entry * (1 - pos.sign * pct / 200.0))
+        self._prices[symbol] = pos.price
+        pos.peak = max(entry, pos.price) if side == "long" else min(entry, pos.price)
+        if pos.pnl_percent() >= self.p.trailing_activation:  # activated before the restart
+            pos.ts_activated = True
+            pos.stop = self._trail_stop(pos)
+            pos.ts_updates = self.rng.randint(1, 12)
+        pos.id = await self._insert(
+            signal_id=pos.signal_id, symbol=symbol, exchange=exchange, side=side,
+            quantity=pos.quantity, entry=entry, price=pos.price, stop=pos.stop,
+            unrealized=pos.pnl(), pnl=pos.pnl(), pnl_pct=pos.pnl_percent(), status="active",
+            opened_at=opened_at, has_stop_loss=True, order_id=pos.order_id, sl_percent=pct,
+            fees=entry * pos.quantity * ENTRY_FEE, trailing_activated=pos.ts_activated)
+        pos.correlation_id = f"pos_{symbol}_{pos.id}"
+        await self._insert_orders(pos, opened_at, sl_status="open")
+        await self._upsert_trailing(pos, opened_at)
+        self._track(pos)
+        return pos
+
+    async def _seed_closed(self, now: datetime) -> None:
+        """A position of the last hours, closed by one of the bot's paths."""
+        exchange = self.rng.choice(self.exchanges)
+        symbol = self.rng.choice(cat.SYMBOLS)
+        side = self.rng.choice(("long", "short"))
+        entry = _round_price(10 ** self.rng.uniform(-4.0, 1.5))
+        qty = self._quantity(entry)
+        opened = now - timedelta(hours=self.rng.uniform(1.0, self.p.seed_hours + 2))
+        closed = min(opened + timedelta(minutes=self.rng.uniform(10, 150)),
+                     now - timedelta(minutes=1))
+        path, move = self.rng.choice((("sync", -2.5), ("sync", 1.2), ("sync", 2.4),
+                                      ("bot", 0.6)))
+        exit_price = _round_price(entry * (1 + (1 if side == "long" else -1) * move / 100))
+        pnl = (1 if side == "long" else -1) * (exit_price - entry) * qty
+        status, reason = ((cat.STATUS_SYNC, cat.EXIT_SYNC) if path == "sync"
+                          else ("closed", cat.aged_exit_reason(move)))
+        pid = await self._insert(
+            signal_id=self._new_signal(), symbol=symbol, exchange=exchange, side=side,
+            quantity=qty, entry=entry, price=exit_price, stop=self._stop_for(side, entry, 2.5),
+            unrealized=0.0, pnl=pnl, pnl_pct=move, status=status, opened_at=opened,
+            has_stop_loss=True, order_id=self._order_id(exchange), sl_percent=2.5,
+            fees=entry * qty * ENTRY_FEE + exit_price * qty * EXIT_FEE,
+            trailing_activated=move > self.p.trailing_activation, closed_at=closed,
+            realized=pnl, exit_reason=reason)
+        self.ledger.closed_row(pid, status=status, path=path, close_time=closed,
+                               closed_at=closed, exit_reason=reason)
+
+    def _startup_lines(self, now: datetime) -> None:
+        lg = self.log
+        lg.info(now, "utils.single_instance",
+                f"✅ Lock acquired for 'trading_bot' (PID: {self.rng.randint(2000, 99999)})")
+        lg.info(now, "database.repository", "Database pool initialized: min=15, max=50")
+        lg.info(now, "core.event_logger", "EventLogger initialized")
+        for ex in self.exchanges:
+            lg.info(now, "core.exchange_manager", f"Exchange {ex} initialized")
+        lg.info(now, "protection.trailing_stop",
+                "SmartTrailingStopManager initialized with config: TrailingStopConfig("
+                f"activation_percent=Decimal('{self.p.trailing_activation}'), "
+                f"callback_percent=Decimal('{self.p.trailing_callback}'), use_atr=False)")
+        for ex in self.exchanges:
+            name, url, _ = cat.WS_HOSTS.get(ex, (ex.title(), f"wss://{ex}", ex))
+            lg.info(now, f"websocket.{ex}_stream", f"Connecting to {name}: {url}")
+        lg.info(now, "websocket.unified_price_monitor", "UnifiedPriceMonitor started (minimal mode)")
+        lg.info(now, "core.position_manager", "🔄 Synchronizing positions with exchanges...")
+
+    async def _startup_sync(self, now: datetime, seeded: list[Position]) -> None:
+        """PositionSynchronizer at start, then load_positions_from_db: events and lines."""
+        lg = self.log
+        self.emit("sync_started", {"exchanges": list(self.exchanges)})
+        self.emit("synchronization_started", {"exchanges": list(self.exchanges),
+                                              "exchange_count": len(self.exchanges)})
+        for pos in seeded:
+            self.emit("position_verified", {"symbol": pos.symbol, "exchange": pos.exchange,
+                                            "db_quantity": pos.quantity,
+                                            "exchange_quantity": pos.quantity},
+                      symbol=pos.symbol, exchange=pos.exchange)
+            lg.info(now, "core.position_synchronizer", f"  ✅ {pos.symbol}: Verified")
+        self.emit("synchronization_completed", {
+            "db_positions": len(seeded), "exchange_positions": len(seeded),
+            "verified": len(seeded), "closed_phantom": 0, "added_missing": 0,
+            "updated_quantity": 0, "errors": 0})
+        self.emit("sync_completed", {"exchanges": list(self.exchanges), "phantom_closed": 0,
+                                     "missing_added": 0})
+        exposure = sum(x.quantity * x.price for x in seeded)
+        self.emit("positions_loaded", {"count": len(seeded), "total_exposure": round(exposure, 2),
+                                       "exchanges": sorted({x.exchange for x in seeded})})
+        lg.info(now, "core.position_manager", f"📊 Loaded {len(seeded)} positions from database")
+        lg.info(now, "core.position_manager", f"💰 Total exposure: ${exposure:.2f}")
+        lg.info(now, "core.position_manager", "🔍 Checking actual stop loss status on exchanges...")
+        for pos in seeded:
+            lg.info(now, "core.stop_loss_manager",
+                    f"✅ Position {pos.symbol} has Stop Loss order: "
+                    f"{self._order_id('binance')} at {pos.stop:.6g}")
+        lg.info(now, "core.position_manager", "✅ All loaded positions have stop losses")
+        lg.info(now, "core.position_manager", "🎯 Initializing trailing stops for loaded "
+                "positions...")
+        for pos in seeded:
+            lg.info(now, "protection.trailing_stop",
+                    f"✅ {pos.symbol}: TS state RESTORED from DB - "
+                    f"state={'active' if pos.ts_activated else 'inactive'}, "
+                    f"activated={pos.ts_activated}, "
+                    f"highest_price={f'{pos.peak:.8f}' if pos.side == 'long' else 'N/A'}, "
+                    f"lowest_price={f'{pos.peak:.8f}' if pos.side == 'short' else 'N/A'}, "
+                    f"current_stop={pos.stop:.8f}, update_count={pos.ts_updates}")
+            lg.info(now, "core.position_manager", f"✅ {pos.symbol}: TS state restored from DB")
+
     # ========================================================================= internals: opening
     async def _create_position(self, now: datetime, symbol: str, exchange: str, *,
                                side: str | None, correlation: str,
                                unprotected_for: float | None = None) -> Position:
-        assert self._conn is not None
         side = side or ("long" if self.rng.random() < 0.55 else "short")
         entry = self._exchange_price(symbol, exchange)
         pct = round(self.rng.uniform(*self.p.stop_loss_percent), 2)
         pos = Position(id=0, signal_id=self._new_signal(), symbol=symbol, exchange=exchange,
                        side=side, quantity=self._quantity(entry), entry=entry, price=entry,
                        sl_percent=pct, opened_at=now, peak=entry)
-        pos.id = await self._conn.fetchval(
-            self.q["insert_position"], pos.signal_id, symbol, exchange, side, pos.quantity, entry,
-            entry, None, 0.0, 0.0, "pending_entry", now, now, 10.0, False, None,
-            self.p.trailing_activation, self.p.trailing_callback, pct,
-            round(self.rng.uniform(0.01, 0.3), 4), 0.0, False, None, None, None)
+        pos.id = await self._insert(
+            signal_id=pos.signal_id, symbol=symbol, exchange=exchange, side=side,
+            quantity=pos.quantity, entry=entry, price=entry, stop=None, unrealized=0.0, pnl=0.0,
+            pnl_pct=0.0, status="pending_entry", opened_at=now, has_stop_loss=False,
+            order_id=None, sl_percent=pct, fees=0.0)
         pos.correlation_id = f"pos_{symbol}_{pos.id}"
         self._track(pos)
         self.stats.opened += 1
-        self.emit("position_created", {"signal_id": pos.signal_id, "side": side,
-                                       "entry_price": entry, "quantity": pos.quantity,
-                                       "source": correlation}, pos=pos)
+        if self.version.open_writes_position_created:  # the 2025-10 wrapper
+            self.emit("position_created", {"signal_id": pos.signal_id, "side": side,
+                                           "entry_price": entry, "quantity": pos.quantity,
+                                           "exchange": exchange}, pos=pos)
+        order_side = "BUY" if side == "long" else "SELL"
         self.log.info(now, "core.position_manager",
-                      f"Opening position ATOMICALLY: {symbol} {side.upper()} {pos.quantity:g} "
-                      f"on {exchange}")
+                      f"Opening position ATOMICALLY: {symbol} {order_side} {pos.quantity:g} "
+                      "(params from .env)")
+        self.log.info(now, "core.position_manager",
+                      f"Stop-loss will be set at: {self._stop_for(side, entry, pct)} ({pct}%)")
         delay = self.rng.uniform(*self.p.stage_delay)
         self._later(delay, lambda: self._stage_entry(pos, unprotected_for))
         return pos
@@ -684,10 +812,7 @@ class BotSimulator:
         assert self._conn is not None
         pos.order_id = self._order_id(pos.exchange)
         pos.status = "entry_placed"
-        await self._conn.execute(self.q["set_status"], pos.id, "entry_placed", pos.order_id,
-                                 self._now)
-        self.emit("order_placed", {"type": "market", "side": "buy" if pos.side == "long" else
-                                   "sell", "size": pos.quantity}, pos=pos, order_id=pos.order_id)
+        await self._conn.execute(self.q["set_status"], pos.id, "entry_placed", pos.order_id)
         self._later(self.rng.uniform(*self.p.stage_delay),
                     lambda: self._stage_filled(pos, unprotected_for))
 
@@ -696,9 +821,10 @@ class BotSimulator:
             return
         assert self._conn is not None
         pos.status = "pending_sl"
-        await self._conn.execute(self.q["set_status"], pos.id, "pending_sl", None, self._now)
-        self.emit("order_filled", {"price": pos.entry, "filled": pos.quantity}, pos=pos,
-                  order_id=pos.order_id)
+        await self._conn.execute(self.q["set_status"], pos.id, "pending_sl", pos.order_id or None)
+        self.emit("order_filled", {"order_type": "market", "order_data": {
+            "id": pos.order_id, "price": pos.entry, "filled": pos.quantity}}, pos=pos,
+            order_id=pos.order_id or None)
         if unprotected_for is None and self.rng.random() < self.p.unprotected_probability:
             unprotected_for = self.rng.uniform(*self.p.unprotected_seconds)
         if unprotected_for:
@@ -707,61 +833,92 @@ class BotSimulator:
         else:
             self._later(self.rng.uniform(*self.p.stage_delay), lambda: self._stage_sl(pos))
 
-    async def _stage_sl_failed(self, pos: Position, unprotected_for: float) -> None:
-        if not self._alive(pos):
-            return
-        assert self._conn is not None
-        pos.status = "active"  # filled, but the exchange rejected the stop: unprotected
-        pos.unprotected_until = self._now + timedelta(seconds=unprotected_for)
-        await self._conn.execute(self.q["set_stop_loss"], pos.id, None, False, "active", self._now)
-        text = cat.exchange_error_text(self.rng, pos.exchange, int(self._now.timestamp() * 1000))
-        self.emit("stop_loss_error", {"attempt": 1, "retry_in_s": round(unprotected_for)},
-                  pos=pos, error=text)
-        self.log.error(self._now, "core.stop_loss_manager",
-                       f"❌ Failed to set Stop Loss for {pos.symbol}: {text}")
-        self.log.warning(self._now, "core.position_manager",
-                         f"⚠️ Position {pos.symbol} is open WITHOUT stop loss, will retry")
-        self._later(unprotected_for, lambda: self._stage_sl(pos, retry=True))
-
-    async def _stage_sl(self, pos: Position, retry: bool = False) -> None:
-        if not self._alive(pos) or pos.has_sl:
+    async def _stage_sl(self, pos: Position) -> None:
+        """The atomic open's stop: on the exchange and in stop_loss_price; the flag waits."""
+        if not self._alive(pos) or pos.sl_on_exchange:
             return
         assert self._conn is not None
         pos.sl_order_id = self._order_id(pos.exchange)
         pos.stop = self._stop_for(pos.side, pos.entry, pos.sl_percent)
-        pos.has_sl = True
+        pos.sl_on_exchange = True
         pos.status = "active"
-        pos.unprotected_until = None
-        await self._conn.execute(self.q["set_stop_loss"], pos.id, pos.stop, True, "active",
-                                 self._now)
-        await self._insert_orders_sl_only(pos)
+        await self._conn.execute(self.q["set_stop_price"], pos.id, pos.stop, "active")
+        await self._insert_sl_order(pos)
         await self._upsert_trailing(pos, self._now)
-        self.emit("stop_loss_placed", {"stop_price": pos.stop, "percent": pos.sl_percent,
-                                       "retry": retry}, pos=pos, order_id=pos.sl_order_id)
-        self.emit("trailing_stop_created", {"activation_percent": self.p.trailing_activation,
-                                            "callback_percent": self.p.trailing_callback},
-                  pos=pos)
+        self.emit("trailing_stop_created", {"entry_price": pos.entry, "initial_stop": pos.stop,
+                                            "side": pos.side}, pos=pos)
         lg, now = self.log, self._now
-        if retry:
-            lg.info(now, "core.stop_loss_manager",
-                    f"✅ Stop Loss set successfully at {pos.stop:.6g}")
-        else:
-            lg.info(now, "core.position_manager",
-                    f"✅ Position #{pos.id} for {pos.symbol} opened ATOMICALLY at ${pos.entry:.6g}")
-            lg.info(now, "core.position_manager",
-                    "✅ Position created ATOMICALLY with guaranteed SL")
+        lg.info(now, "core.atomic_position_manager",
+                f"🛡️ Placing stop-loss for {pos.symbol} at {pos.stop:.6g}")
+        lg.info(now, "core.stop_loss_manager",
+                f"✅ Position {pos.symbol} has Stop Loss order: {pos.sl_order_id} at {pos.stop:.6g}")
+        lg.info(now, "core.atomic_position_manager",
+                f"✅ Atomic operation completed: pos_{pos.symbol}_{now.timestamp():.6f}")
+        lg.info(now, "core.position_manager", "✅ Position created ATOMICALLY with guaranteed SL")
+        lg.info(now, "core.position_manager",
+                f"✅ Position #{pos.id} for {pos.symbol} opened ATOMICALLY at ${pos.entry:.4f}")
+        lg.info(now, "core.position_manager",
+                f"✅ Added {pos.symbol} to tracked positions (total: {len(self._open)})")
         act = pos.entry * (1 + pos.sign * self.p.trailing_activation / 100.0)
         lg.info(now, "protection.trailing_stop",
-                f"Created trailing stop for {pos.symbol} {pos.side}: activation at {act:.6g}, "
-                f"callback {self.p.trailing_callback}%")
+                f"✅ {pos.symbol}: TS CREATED - side={pos.side}, entry={pos.entry:.8f}, "
+                f"activation={act:.8f}")
+        lg.info(now, "core.position_manager", f"✅ Trailing stop initialized for {pos.symbol}")
 
-    async def _insert_orders_sl_only(self, pos: Position) -> None:
+    async def _stage_sl_failed(self, pos: Position, unprotected_for: float) -> None:
+        """The exchange rejected the stop: the position is open without one until the protection
+        sync manages to place it (not before ``unprotected_for`` s)."""
+        if not self._alive(pos):
+            return
         assert self._conn is not None
-        close_side = "sell" if pos.side == "long" else "buy"
-        await self._conn.execute(
-            self.q["insert_order"], str(pos.id), pos.exchange, pos.symbol, pos.sl_order_id,
-            f"sl_{pos.id}", "stop_market", close_side, pos.quantity, pos.stop, "open", 0.0,
-            pos.quantity, 0.0, self._now)
+        pos.status = "active"
+        pos.unprotected_until = self._now + timedelta(seconds=unprotected_for)
+        await self._conn.execute(self.q["set_unprotected"], pos.id)
+        text = cat.exchange_error_text(self.rng, pos.exchange, int(self._now.timestamp() * 1000))
+        self.emit("stop_loss_error", {"reason": "set_stop_loss_returned_false",
+                                      "attempted_price": self._stop_for(
+                                          pos.side, pos.entry, pos.sl_percent)},
+                  pos=pos, error=text)
+        self.log.error(self._now, "core.stop_loss_manager",
+                       f"Failed to set Stop Loss for {pos.symbol}: {text}")
+        self.log.warning(self._now, "core.position_manager",
+                         f"⚠️ Failed to set stop loss for {pos.symbol}")
+
+    async def _failed_open(self, now: datetime, symbol: str, exchange: str, corr: str) -> None:
+        """Order sent, position not found after it: the row is rolled back (a status change)."""
+        assert self._conn is not None
+        entry = self._exchange_price(symbol, exchange)
+        qty = self._quantity(entry)
+        side = "long" if self.rng.random() < 0.55 else "short"
+        pid = await self._insert(
+            signal_id=self._new_signal(), symbol=symbol, exchange=exchange, side=side,
+            quantity=qty, entry=entry, price=entry, stop=None, unrealized=0.0, pnl=0.0,
+            pnl_pct=0.0, status="pending_entry", opened_at=now, has_stop_loss=False,
+            order_id=None, sl_percent=2.5, fees=0.0)
+        text = self.rng.choice((
+            "Position not found after order - order may have failed. Order status: closed",
+            cat.exchange_error_text(self.rng, exchange, int(now.timestamp() * 1000))))
+        reason = f"Position creation rolled back: {text}"
+        lg = self.log
+        lg.warning(now, "core.atomic_position_manager", "🔄 Rolling back...")
+        row = await self._conn.fetchrow(self.q["close_status_only"], pid, "rolled_back")
+        self.ledger.closed_row(pid, status="rolled_back", path="rolled_back",
+                               close_time=row["close_time"], closed_at=None, exit_reason=None)
+        if self.version.writes_wave_events:
+            self.emit("signal_execution_failed", {"symbol": symbol, "exchange": exchange,
+                                                  "reason": "rolled_back"},
+                      symbol=symbol, exchange=exchange, correlation_id=corr, error=text)
+        self.emit("position_creation_failed", {"symbol": symbol, "exchange": exchange,
+                                               "reason": "atomic_creation_returned_none",
+                                               "creation_path": "atomic"},
+                  symbol=symbol, exchange=exchange, error=reason)
+        self.emit("position_error", {"status": "failed", "signal_id": self._next_signal,
+                                     "symbol": symbol, "exchange": exchange,
+                                     "reason": "Position creation returned None"},
+                  symbol=symbol, exchange=exchange)
+        lg.error(now, "core.atomic_position_manager",
+                 f"❌ Atomic operation failed: pos_{symbol}_{now.timestamp():.6f} - {reason}")
+        lg.error(now, "core.position_manager", f"Error opening position for {symbol}: {reason}")
 
     # ============================================================================ internals: ticks
     def _trail_stop(self, pos: Position) -> float:
@@ -784,59 +941,73 @@ class BotSimulator:
         prob = min(1.0, real_dt / self.p.price_interval)
         span = (now - prev).total_seconds()
         price_rows, stop_rows, ts_rows = [], [], []
-        closes: list[tuple[Position, str, float]] = []
         for pos in list(self._open.values()):
-            if pos.status != "active" or self.rng.random() >= prob:
+            if not pos.trades or self.rng.random() >= prob:
                 continue
             when = prev + timedelta(seconds=self.rng.uniform(0, span)) if span else now
+            old = pos.price
             pos.price = self._exchange_price(pos.symbol, pos.exchange)
             pnl_pct = pos.pnl_percent()
-            price_rows.append((pos.id, pos.price, pos.pnl(), round(pnl_pct, 4), when))
-            self.emit("position_updated", {"price": pos.price, "pnl": round(pos.pnl(), 6),
-                                           "pnl_percent": round(pnl_pct, 4)}, pos=pos, when=when)
-            if self.p.log_price_lines:
-                self.log.info(when, "core.position_manager",
-                              f"📊 {pos.symbol} ({pos.exchange}): price={pos.price:.6g}, "
-                              f"PnL={pnl_pct:+.2f}%")
-            # trailing stop
-            if pos.has_sl:
+            price_rows.append((pos.id, pos.price, pos.pnl(), round(pnl_pct, 4)))
+            self._log_tick(pos, old, when)
+            if self.version.writes_wave_events:  # 2025-10's shape (a real echo line)
+                data: dict[str, Any] = {"old_price": old, "new_price": pos.price}
+            else:
+                data = {"old_price": old, "new_price": pos.price,
+                        "unrealized_pnl": round(pos.pnl(), 6),
+                        "unrealized_pnl_percent": round(pnl_pct, 4), "source": "websocket"}
+            self.emit("position_updated", data, pos=pos, when=when)
+            if pos.sl_on_exchange:
                 self._trail(pos, when, stop_rows, ts_rows)
-            # exits
-            if pos.has_sl and pos.stop is not None and pos.sign * (pos.price - pos.stop) <= 0:
-                closes.append((pos, "trailing_stop" if pos.ts_activated else "stop_loss", when))
-            elif not pos.has_sl and pnl_pct <= -self.p.emergency_percent:
-                closes.append((pos, "emergency_stop", when))
+                if pos.stop is not None and pos.sign * (pos.price - pos.stop) <= 0:
+                    self._stop_hit(pos, when)
+            elif pnl_pct <= -self.p.emergency_percent:
+                self._emergency_close(pos, when)
         if price_rows:
             await self._conn.executemany(self.q["update_price"], price_rows)
         if stop_rows:
             await self._conn.executemany(self.q["move_stop"], stop_rows)
         if ts_rows:
             await self._conn.executemany(self.q["update_trailing"], ts_rows)
-        for pos, reason, when in closes:
-            await self._close(pos, reason, when)
+
+    def _log_tick(self, pos: Position, old: float, when: datetime) -> None:
+        if not self.p.log_price_lines:
+            return
+        lg = self.log
+        raw = cat.exchange_symbol(pos.symbol, pos.exchange)
+        lg.info(when, "core.position_manager",
+                f"📊 Position update: {raw} → {pos.symbol}, mark_price={pos.price:.8g}")
+        lg.info(when, "core.position_manager",
+                f"  → Price updated {pos.symbol}: {old:.8g} → {pos.price:.8g}")
 
     def _trail(self, pos: Position, when: datetime, stop_rows: list, ts_rows: list) -> None:
         p = self.p
         better = pos.price > pos.peak if pos.side == "long" else pos.price < pos.peak
         if better:
             pos.peak = pos.price
+        lg = self.log
         if not pos.ts_activated:
             if pos.pnl_percent() < p.trailing_activation:
                 return
             pos.ts_activated = True
             new_stop = self._trail_stop(pos)
+            old = pos.stop
             pos.stop = new_stop if pos.sign * (new_stop - (pos.stop or 0)) > 0 else pos.stop
             pos.ts_updates += 1
             self.stats.ts_activations += 1
-            self.emit("trailing_stop_activated", {"activation_price": pos.price,
-                                                  "stop_price": pos.stop,
-                                                  "profit_percent": round(pos.pnl_percent(), 4)},
+            lg.info(when, "protection.trailing_stop",
+                    f"🗑️  {pos.symbol}: Canceling Protection Manager SL (order_id="
+                    f"{pos.sl_order_id}, stopPrice={_fmt(old)}) before TS activation")
+            lg.info(when, "protection.trailing_stop",
+                    f"✅ {pos.symbol}: Trailing stop ACTIVATED at {pos.price:.6g}, "
+                    f"stop at {pos.stop:.6g}")
+            lg.info(when, "core.position_manager", f"Trailing stop activated for {pos.symbol}")
+            self.emit("trailing_stop_activated", {"current_price": pos.price,
+                                                  "entry_price": pos.entry,
+                                                  "stop_loss_price": pos.stop},
                       pos=pos, when=when)
             self.emit("trailing_stop_sl_updated", {"new_stop": pos.stop, "reason": "activation"},
                       pos=pos, when=when, order_id=pos.sl_order_id)
-            self.log.info(when, "protection.trailing_stop",
-                          f"✅ {pos.symbol}: Trailing stop ACTIVATED at {pos.price:.6g}, "
-                          f"stop at {pos.stop:.6g}")
             self._log_sl_update(pos, when)
         elif better:
             new_stop = self._trail_stop(pos)
@@ -844,28 +1015,49 @@ class BotSimulator:
             step = pos.sign * (new_stop - pos.stop) / pos.stop * 100.0
             if step < p.trailing_min_step:
                 return
+            if self.rng.random() < p.sl_update_failure_probability:
+                self._sl_update_failed(pos, new_stop, when)
+                return  # state rolled back: the old stop stays
             old, pos.stop = pos.stop, new_stop
             pos.ts_updates += 1
-            self.emit("trailing_stop_updated", {"old_stop": old, "new_stop": new_stop,
-                                                "peak": pos.peak}, pos=pos, when=when)
-            self.log.info(when, "protection.trailing_stop",
-                          f"📈 {pos.symbol}: SL moved - Trailing stop updated from {old:.6g} to "
-                          f"{new_stop:.6g} (+{step:.2f}%)")
-            if self.rng.random() < 0.03:  # the exchange refused to move the stop this time
-                self.emit("trailing_stop_sl_update_failed", {"new_stop": new_stop}, pos=pos,
-                          when=when, error="Order does not exist")
-                self.log.error(when, "protection.trailing_stop",
-                               f"❌ {pos.symbol}: SL update failed - Order does not exist")
-            else:
-                self.emit("trailing_stop_sl_updated", {"new_stop": new_stop, "old_stop": old},
-                          pos=pos, when=when, order_id=pos.sl_order_id)
-                self._log_sl_update(pos, when)
+            self.emit("trailing_stop_updated", {"old_stop_price": old, "new_stop_price": new_stop,
+                                                "current_price": pos.price}, pos=pos, when=when)
+            lg.info(when, "protection.trailing_stop",
+                    f"📈 {pos.symbol}: SL moved - Trailing stop updated from {old:.6g} to "
+                    f"{new_stop:.6g} (+{step:.2f}%)")
+            self.emit("trailing_stop_sl_updated", {"new_stop": new_stop, "old_stop": old},
+                      pos=pos, when=when, order_id=pos.sl_order_id)
+            self._log_sl_update(pos, when)
         else:
             return
-        stop_rows.append((pos.id, pos.stop, True, when))
+        stop_rows.append((pos.id, pos.stop, True))
         ts_rows.append((pos.id, "active", True, pos.peak if pos.side == "long" else None,
                         pos.peak if pos.side == "short" else None, pos.stop, pos.ts_updates,
                         round(self._peak_pct(pos), 4), when, when))
+
+    def _sl_update_failed(self, pos: Position, new_stop: float, when: datetime) -> None:
+        """The exchange refused to move the stop: two events and a module line, as in the bot's
+        real log (the 2025-10-23 storm)."""
+        assert pos.stop is not None
+        ms = int(when.timestamp() * 1000)
+        if pos.exchange == "bybit":
+            text = ('bybit {"retCode":10001,"retMsg":"StopLoss:%d set for %s position should %s '
+                    'than base_price:%d??LastPrice","result":{},"retExtInfo":{},"time":%d}'
+                    % (round(new_stop * 1e8), "Buy" if pos.side == "long" else "Sell",
+                       "lower" if pos.side == "long" else "higher", round(pos.price * 1e8), ms))
+            method = "bybit_trading_stop_atomic"
+        else:
+            text = 'binance {"code":-2021,"msg":"Order would immediately trigger."}'
+            method = "binance_cancel_create_optimized"
+        self.emit("trailing_stop_sl_update_failed", {
+            "error": "Exchange update failed, state rolled back", "proposed_new_stop": new_stop,
+            "kept_old_stop": pos.stop, "update_count": pos.ts_updates}, pos=pos, when=when)
+        self.emit("trailing_stop_sl_update_failed", {
+            "error": text, "execution_time_ms": round(self.rng.uniform(150, 900), 3),
+            "method_attempted": method}, pos=pos, when=when)
+        self.log.error(when, "protection.trailing_stop",
+                       f"❌ {pos.symbol}: SL update FAILED on exchange, state rolled back "
+                       f"(keeping old stop {pos.stop:.4f})")
 
     def _log_sl_update(self, pos: Position, when: datetime) -> None:
         method = "trading_stop" if pos.exchange == "bybit" else "cancel_and_replace"
@@ -873,61 +1065,303 @@ class BotSimulator:
         self.log.info(when, "protection.trailing_stop",
                       f"✅ {pos.symbol}: SL updated via {method} in {ms:.2f}ms")
 
-    async def _close(self, pos: Position, reason: str, when: datetime) -> None:
-        if not self._alive(pos):
+    # ================================================================= internals: exchange-side exits
+    def _gone(self, pos: Position, why: str, exit_price: float) -> None:
+        """The position no longer exists on the exchange; the table learns it at the next sync."""
+        pos.gone = why
+        pos.exit_price = _round_price(exit_price)
+
+    def _stop_hit(self, pos: Position, when: datetime) -> None:
+        assert pos.stop is not None
+        if pos.ts_activated and self.rng.random() < self.p.instant_cross_probability:
+            # the price jumped over the level the trailing stop was moving to: market close
+            self.log.warning(when, "protection.trailing_stop",
+                             f"⚡ {pos.symbol}: Price crossed SL level ({pos.stop:.8f}) instantly! "
+                             f"Current: {pos.price:.8f}. Executing EMERGENCY MARKET CLOSE.")
+            self.emit("warning_raised", {
+                "warning_type": "ts_emergency_close_instant_cross", "symbol": pos.symbol,
+                "close_price": pos.price, "sl_price": pos.stop,
+                "message": "Emergency market close triggered due to instant price crossing SL "
+                           "level"}, symbol=pos.symbol, exchange=pos.exchange, when=when)
+            self._gone(pos, "emergency", pos.price)
             return
-        assert self._conn is not None
         slip = 1 - pos.sign * self.rng.uniform(0, 0.0008)
-        exit_price = _round_price((pos.stop if reason in ("stop_loss", "trailing_stop") and
-                                   pos.stop else pos.price) * slip)
-        pnl = pos.pnl(exit_price)
-        fees = round(exit_price * pos.quantity * 0.00055, 8)
-        pnl_pct = round(pos.pnl_percent(exit_price), 4)
-        await self._conn.execute(self.q["close_position"], pos.id, "closed", when, reason, pnl,
-                                 exit_price, pnl_pct, fees)
+        self._gone(pos, "trailing_stop" if pos.ts_activated else "stop_loss", pos.stop * slip)
+        if self.rng.random() < self.p.stop_loss_triggered_probability:
+            self.log.warning(when, "core.position_manager",
+                             f"⚠️ Stop loss triggered for {pos.symbol}")
+            self.emit("stop_loss_triggered", {"entry_price": pos.entry,
+                                              "current_price": pos.price,
+                                              "stop_loss_price": pos.stop, "side": pos.side},
+                      pos=pos, when=when)
+        if pos.exchange == "bybit":
+            self.log.info(when, "websocket.bybit_stream", f"Position closed: {pos.symbol}")
+
+    def _emergency_close(self, pos: Position, when: datetime) -> None:
+        """No stop on the exchange and -3 %: the bot closes it at market."""
+        self.log.log(when, "core.atomic_position_manager", "CRITICAL",
+                     "⚠️ CRITICAL: Position without SL detected, closing immediately!")
+        self._gone(pos, "emergency", pos.price)
+
+    # ============================================================================ internals: closes
+    async def _close_row(self, pos: Position, *, status: str, path: str, when: datetime,
+                         exit_reason: str | None, bare: bool = False) -> None:
+        """Write the close and record it; the position leaves the bot's tracking."""
+        assert self._conn is not None
+        exit_price = pos.exit_price if pos.exit_price is not None else pos.price
+        if bare:
+            row = await self._conn.fetchrow(self.q["close_status_only"], pos.id, status)
+            closed_at = None
+        else:
+            fees = round(exit_price * pos.quantity * EXIT_FEE, 8)
+            row = await self._conn.fetchrow(
+                self.q["close_position"], pos.id, status, when, exit_reason, pos.pnl(exit_price),
+                exit_price, round(pos.pnl_percent(exit_price), 4), fees)
+            closed_at = when
+        self._untrack(pos)
+        if row is None:  # somebody else closed it (cannot happen in the demo; be safe)
+            return
+        self.ledger.closed_row(pos.id, status=status, path=path, close_time=row["close_time"],
+                               closed_at=closed_at, exit_reason=None if bare else exit_reason)
+        self.stats.closed += 1
         if self.rng.random() < self.p.stale_ts_probability:
             self._stale_ts.append(pos.key)
         else:
             await self._conn.execute(self.q["delete_trailing"], pos.id)
         if pos.sl_order_id:
+            hit = pos.gone in ("stop_loss", "trailing_stop")
             await self._conn.execute(self.q["update_order"], pos.sl_order_id,
-                                     "closed" if reason in ("stop_loss", "trailing_stop")
-                                     else "canceled", pos.quantity if reason in
-                                     ("stop_loss", "trailing_stop") else 0.0, 0.0, when)
-        self._untrack(pos)
-        self.stats.closed += 1
-        data = {"exit_price": exit_price, "realized_pnl": round(pnl, 6), "pnl_percent": pnl_pct,
-                "exit_reason": reason,
-                "duration_s": int((when - pos.opened_at).total_seconds())}
-        if reason in ("stop_loss", "trailing_stop"):
-            self.emit("stop_loss_triggered", {"stop_price": pos.stop, "price": pos.price,
-                                              "trailing": reason == "trailing_stop"},
-                      pos=pos, when=when, order_id=pos.sl_order_id)
-            self.emit("order_filled", {"price": exit_price, "filled": pos.quantity,
-                                       "type": "stop_market"}, pos=pos, when=when,
-                      order_id=pos.sl_order_id)
-        self.emit("position_closed", data, pos=pos, when=when)
-        if reason in ("stop_loss", "trailing_stop"):
-            self.log.info(when, "core.stop_loss_manager",
-                          f"🛑 Stop loss triggered for {pos.symbol} at {pos.price:.6g}")
-        self.log.info(when, f"websocket.{pos.exchange}_stream", f"Position closed: {pos.symbol}")
+                                     "closed" if hit else "canceled",
+                                     pos.quantity if hit else 0.0, 0.0, when)
+
+    def _cleanup(self, pos: Position, reason: str, realized: float | None, when: datetime) -> None:
+        """_cleanup_position_monitoring: the events and lines of every close."""
+        lg = self.log
+        lg.info(when, "core.position_manager",
+                f"🧹 Starting cleanup for {pos.symbol} (exchange={pos.exchange}, reason={reason})")
+        lg.info(when, "core.position_manager", f"✅ {pos.symbol}: Removed from positions tracking")
+        lg.info(when, "core.position_manager", f"✅ {pos.symbol}: Notified trailing_stop_manager")
+        self.emit("trailing_stop_removed", {"reason": reason, "realized_pnl": realized},
+                  pos=pos, when=when)
+        self.emit("position_cleanup", {"symbol": pos.symbol, "exchange": pos.exchange,
+                                       "reason": reason, "positions_removed": True,
+                                       "trailing_stop_notified": True,
+                                       "aged_adapter_removed": False, "errors": []},
+                  symbol=pos.symbol, exchange=pos.exchange, when=when)
+        lg.info(when, "core.position_manager",
+                f"✅ Cleanup for {pos.symbol} completed successfully (positions=True, ts=True, "
+                "aged=False)")
+
+    async def _bot_close(self, pos: Position, reason: str, when: datetime) -> None:
+        """PositionManager.close_position: the one path that writes position_closed."""
+        pos.exit_price = pos.price
+        pnl, pnl_pct = pos.pnl(pos.price), pos.pnl_percent(pos.price)
+        self._cleanup(pos, reason, pnl, when)
+        await self._close_row(pos, status="closed", path="bot", when=when, exit_reason=reason)
         self.log.info(when, "core.position_manager",
-                      f"💰 {pos.symbol} exit ({reason}): PnL {pnl:+.4f} USDT ({pnl_pct:+.2f}%)")
+                      f"Position closed: {pos.symbol} {reason} PnL: ${pnl:.2f} ({pnl_pct:.2f}%)")
+        self.emit("position_closed", {"symbol": pos.symbol, "reason": reason,
+                                      "realized_pnl": round(pnl, 8),
+                                      "realized_pnl_percent": round(pnl_pct, 4),
+                                      "entry_price": pos.entry, "exit_price": pos.price,
+                                      "quantity": pos.quantity, "side": pos.side,
+                                      "exchange": pos.exchange}, pos=pos, when=when)
+        if pos.sl_order_id:
+            self.log.info(when, "core.position_manager",
+                          f"🧹 Cleaning up SL order {pos.sl_order_id} for closed position "
+                          f"{pos.symbol}")
+            self.emit("orphaned_sl_cleaned", {"symbol": pos.symbol, "order_id": pos.sl_order_id,
+                                              "order_type": "stop_market",
+                                              "reason": "position_closed"},
+                      symbol=pos.symbol, exchange=pos.exchange, order_id=pos.sl_order_id,
+                      when=when)
 
     # ============================================================================ internals: rhythm
+    async def _periodic_sync(self, now: datetime) -> None:
+        """The bot's 120 s loop: sync with the exchanges (closes), protection check (the
+        has_stop_loss flag), real zombies (phantoms)."""
+        assert self._conn is not None
+        self.stats.syncs += 1
+        lg = self.log
+        for ex in self.exchanges:
+            on_exchange = [x for x in self._open.values() if x.exchange == ex and x.gone is None]
+            gone = [x for x in self._open.values() if x.exchange == ex and x.gone is not None
+                    and x.gone != "manual"]
+            lg.info(now, "core.position_manager", f"🔄 Syncing positions from {ex}...")
+            lg.info(now, "core.position_manager", f"Found {len(on_exchange)} positions on {ex}")
+            if gone:
+                lg.warning(now, "core.position_manager",
+                           f"⚠️ Found {len(gone)} positions in DB but not on {ex}")
+            for pos in gone:
+                lg.info(now, "core.position_manager", f"Closing orphaned position: {pos.symbol}")
+                await self._close_row(pos, status=cat.STATUS_SYNC, path="sync", when=now,
+                                      exit_reason=cat.EXIT_SYNC)
+                self._cleanup(pos, cat.EXIT_SYNC, None, now)
+                lg.info(now, "core.position_manager",
+                        f"✅ Closed orphaned position: {pos.symbol} (full cleanup)")
+        await self._protection_check(now)
+        await self._real_zombies(now)
+        lg.info(now, "core.position_manager", "✅ Periodic sync completed")
+
+    async def _protection_check(self, now: datetime) -> None:
+        assert self._conn is not None
+        lg = self.log
+        flagged = []
+        naked = []
+        for pos in self._open.values():
+            if not pos.trades:
+                continue
+            lg.info(now, "core.position_manager",
+                    f"Checking position {pos.symbol}: has_sl={pos.sl_on_exchange}, "
+                    f"price={_fmt(pos.stop if pos.sl_on_exchange else None)}")
+            if pos.sl_on_exchange:
+                if not pos.flag:
+                    flagged.append((pos.id, pos.stop))
+                    pos.flag = True
+                lg.info(now, "core.position_manager",
+                        f"✅ Synced {pos.symbol} SL state to DB: has_sl=True, price={_fmt(pos.stop)}")
+            else:
+                naked.append(pos)
+        if flagged:
+            await self._conn.executemany(self.q["mark_protected"], flagged)
+        if not naked:
+            return
+        for pos in naked:
+            if pos.naked_since is None:
+                pos.naked_since = now
+                lg.warning(now, "core.position_manager",
+                           f"⚠️ Position {pos.symbol} has no stop loss on exchange!")
+            else:
+                lg.log(now, "core.position_manager", "CRITICAL",
+                       f"🚨 CRITICAL ALERT: Position {pos.symbol} WITHOUT STOP LOSS for "
+                       f"{(now - pos.naked_since).total_seconds():.0f} seconds! "
+                       "Position at risk!")
+        lg.warning(now, "core.position_manager",
+                   f"🔴 Found {len(naked)} positions without stop loss protection!")
+        self.emit("positions_without_sl_detected", {
+            "count": len(naked), "symbols": [x.symbol for x in naked], "action": "setting_sl"})
+        fixed = 0
+        for pos in naked:
+            if pos.unprotected_until is not None and now < pos.unprotected_until:
+                lg.error(now, "core.position_manager", f"❌ Failed to set stop loss for {pos.symbol}")
+                continue
+            await self._place_missing_sl(pos, now)
+            fixed += 1
+        lg.info(now, "core.position_manager",
+                f"Stop loss protection check complete: {fixed}/{len(naked)} positions protected")
+        still = [x.symbol for x in naked if not x.sl_on_exchange]
+        if still:
+            lg.error(now, "core.position_manager",
+                     f"🔴 CRITICAL: {len(still)} positions still without stop loss! "
+                     f"Symbols: {', '.join(still)}")
+
+    async def _place_missing_sl(self, pos: Position, now: datetime) -> None:
+        """The protection check places the stop (update_position_stop_loss: price and flag)."""
+        assert self._conn is not None
+        pos.sl_order_id = self._order_id(pos.exchange)
+        pos.stop = self._stop_for(pos.side, pos.entry, pos.sl_percent)
+        if pos.sign * (pos.price - pos.stop) <= 0:  # the price is already past it
+            pos.stop = _round_price(pos.price * (1 - pos.sign * 0.005))
+        pos.sl_on_exchange = pos.flag = True
+        pos.unprotected_until = pos.naked_since = None
+        await self._conn.execute(self.q["mark_protected"], pos.id, pos.stop)
+        await self._insert_sl_order(pos)
+        await self._upsert_trailing(pos, now)
+        lg = self.log
+        lg.info(now, "core.position_manager",
+                f"✅ Stop loss set for {pos.symbol} at {pos.stop:.8f}, order_id={pos.sl_order_id} "
+                "added to whitelist")
+        lg.info(now, "database.repository",
+                f"🔍 DB: updated position {pos.id} with SL price {pos.stop:g}, "
+                "has_stop_loss=TRUE, result=UPDATE 1")
+
+    async def _real_zombies(self, now: datetime) -> None:
+        """handle_real_zombies: positions closed outside the bot are phantoms."""
+        lg = self.log
+        lg.info(now, "core.position_manager", "🔍 Checking for real zombie positions...")
+        for ex in self.exchanges:
+            phantoms = [x for x in self._open.values() if x.exchange == ex and x.gone == "manual"]
+            if not phantoms:
+                continue
+            lg.warning(now, "core.position_manager",
+                       f"👻 Found {len(phantoms)} PHANTOM positions on {ex}")
+            self.emit("phantom_position_detected", {"exchange": ex, "count": len(phantoms),
+                                                    "symbols": [x.symbol for x in phantoms]},
+                      exchange=ex)
+            for pos in phantoms:
+                lg.warning(now, "core.position_manager",
+                           f"Phantom position detected: {pos.symbol} (in DB but not on {ex})")
+                self._cleanup(pos, cat.CLEANUP_PHANTOM, None, now)
+                bare = self.rng.random() < self.p.phantom_bare_probability
+                await self._close_row(pos, status="closed", path="phantom", when=now,
+                                      exit_reason=cat.EXIT_PHANTOM, bare=bare)
+                lg.info(now, "core.position_manager", f"✅ Cleaned phantom position: {pos.symbol}")
+                self.emit("phantom_position_closed", {"symbol": pos.symbol, "position_id": pos.id,
+                                                      "reason": "not_on_exchange",
+                                                      "cleanup_action": "marked_closed"},
+                          pos=pos, when=now)
+
+    async def _aged_check(self, now: datetime) -> None:
+        """The aged-position manager (every 5 minutes): profitable aged positions are closed at
+        market; stale trailing-stop rows are deleted."""
+        assert self._conn is not None
+        p, lg = self.p, self.log
+        aged = [x for x in self._open.values() if x.trades and not x.ts_activated
+                and (now - x.opened_at).total_seconds() > p.aged_hours * 3600]
+        liquidated = 0
+        for pos in aged:
+            age_h = (now - pos.opened_at).total_seconds() / 3600
+            lg.info(now, "core.protection_adapters",
+                    f"Aged position {pos.symbol} registered (age={age_h:.1f}h)")
+            lg.info(now, "core.aged_position_manager", f"📈 Processing aged position {pos.symbol}:")
+            if self.version.writes_aged_detected:
+                self.emit("aged_position_detected", {
+                    "age_hours": round(age_h, 2), "max_age_hours": p.aged_hours,
+                    "entry_price": pos.entry, "current_price": pos.price, "side": pos.side},
+                    pos=pos)
+            pct = pos.pnl_percent()
+            if pct > 0 and self.rng.random() < p.aged_close_probability:
+                liquidated += 1
+                lg.info(now, "core.aged_position_manager",
+                        f"💰 {pos.symbol} in profit {pct:.2f}% (age {age_h - p.aged_hours:.1f}h) "
+                        "- MARKET close")
+                reason = cat.aged_exit_reason(pct)
+                await self._bot_close(pos, reason, now)
+                lg.info(now, "core.aged_position_manager",
+                        f"✅ MARKET close: {pos.symbol} in phase {reason}")
+        if aged:
+            lg.info(now, "__main__", f"📊 Aged positions processed: {len(aged)}, breakeven: 0, "
+                    f"liquidated: {liquidated}")
+        for symbol, exchange in self._stale_ts[:5]:
+            if (symbol, exchange) in self._keys:
+                continue  # re-opened meanwhile: the upsert already replaced the row
+            await self._conn.execute(self.q["delete_trailing_key"], symbol, exchange)
+            self.emit("trailing_stop_removed", {"symbol": symbol, "reason": "stale_state"},
+                      symbol=symbol, exchange=exchange)
+            lg.warning(now, "protection.trailing_stop",
+                       f"⚠️ {symbol}: TS state exists in DB but no position on exchange - "
+                       "deleting stale TS state")
+        del self._stale_ts[:5]
+
     async def _wave(self, now: datetime, mark: datetime) -> None:
         p, rng, lg = self.p, self.rng, self.log
+        waves = self.version.writes_wave_events
         self.stats.waves += 1
         wave_ts = (mark - timedelta(minutes=20)).replace(second=0, microsecond=0)
         wave_ts = wave_ts - timedelta(minutes=wave_ts.minute % 15)
         ts = wave_ts.isoformat()
         corr = f"wave_{ts}"
         n = max(10, int(rng.gauss(p.signals_per_wave, 15)))
+        lg.info(now, "SignalWSClient", f"Received {n} signals")
+        lg.info(now, "core.signal_processor_websocket",
+                f"📡 Received {n} RAW signals from WebSocket (added to buffer)")
+        lg.info(now, "core.signal_processor_websocket",
+                f"🔍 Looking for wave with timestamp: {ts}")
         lg.info(now, "core.signal_processor_websocket",
                 f"🌊 Wave detected! Processing {n} signals for {ts}")
-        self.emit("wave_detected", {"wave_timestamp": ts, "signal_count": n}, correlation_id=corr)
-        self.emit("signals_received", {"count": n, "wave_timestamp": ts}, correlation_id=corr)
-        self.emit("wave_processing_started", {"wave_timestamp": ts}, correlation_id=corr)
+        if waves:
+            self.emit("wave_detected", {"wave_timestamp": ts, "signal_count": n},
+                      correlation_id=corr)
         target = rng.randint(*p.opens_per_wave)
         opened = failed = validation = duplicates = filtered = 0
         for _ in range(n):
@@ -938,274 +1372,58 @@ class BotSimulator:
             roll = rng.random()
             if roll < 0.45:
                 filtered += 1
-                if rng.random() < 0.35:  # the bot logs only some of the filtered ones
-                    self.emit("signal_filtered", {"reason": rng.choice(cat.FILTER_REASONS)},
+                if waves and rng.random() < 0.35:  # the bot logs only some of the filtered ones
+                    self.emit("signal_filtered", {"symbol": symbol,
+                                                  "reason": rng.choice(cat.FILTER_REASONS)},
                               symbol=symbol, exchange=exchange, correlation_id=corr)
                 continue
             if roll < 0.50:
                 validation += 1
-                self.emit("signal_validation_failed", {"reason": "invalid_stop_loss"},
-                          symbol=symbol, exchange=exchange, correlation_id=corr)
+                if waves:
+                    self.emit("signal_validation_failed", {"symbol": symbol,
+                                                           "reason": "invalid_stop_loss"},
+                              symbol=symbol, exchange=exchange, correlation_id=corr)
                 continue
             if (symbol, exchange) in self._keys:
                 duplicates += 1
-                self.emit("position_duplicate_prevented", {"existing_position_id":
-                                                           self._keys[(symbol, exchange)]},
-                          symbol=symbol, exchange=exchange, correlation_id=corr,
-                          pos=self._open.get(self._keys[(symbol, exchange)]))
+                lg.warning(now, "core.position_manager",
+                           f"Position already exists for {symbol} on {exchange}")
+                self.emit("position_duplicate_prevented", {"symbol": symbol, "exchange": exchange,
+                                                           "signal_id": self._next_signal + 1},
+                          symbol=symbol, exchange=exchange)
                 continue
             if len(self._open) >= p.max_open:
-                self.emit("risk_limits_exceeded", {"open_positions": len(self._open),
-                                                   "max": p.max_open}, symbol=symbol,
-                          exchange=exchange, correlation_id=corr)
+                lg.warning(now, "core.position_manager", f"Risk limits exceeded for {symbol}")
+                self.emit("risk_limits_exceeded", {"symbol": symbol,
+                                                   "position_count": len(self._open),
+                                                   "max_positions": p.max_open},
+                          symbol=symbol, exchange=exchange)
                 break
             if rng.random() < 0.05:
                 failed += 1
                 await self._failed_open(now, symbol, exchange, corr)
                 continue
-            await self._create_position(now, symbol, exchange, side=None, correlation=corr)
+            pos = await self._create_position(now, symbol, exchange, side=None, correlation=corr)
+            if waves:
+                self.emit("signal_executed", {"symbol": symbol, "exchange": exchange,
+                                              "signal_id": pos.signal_id, "position_id": pos.id},
+                          symbol=symbol, exchange=exchange, correlation_id=corr)
             opened += 1
-        event = "wave_target_reached" if opened >= target else "wave_buffer_exhausted"
-        self.emit(event, {"target": target, "opened": opened}, correlation_id=corr)
         ms = int(rng.uniform(800, 6000))
-        self.emit("wave_completed", {"wave_timestamp": ts, "opened": opened, "failed": failed,
-                                     "validation_errors": validation, "duplicates": duplicates,
-                                     "filtered": filtered, "duration_ms": ms},
-                  correlation_id=corr)
-        lg.info(now, "core.wave_signal_processor",
+        if waves:
+            self.emit("wave_completed", {"wave_timestamp": ts, "opened": opened,
+                                         "failed": failed, "validation_errors": validation,
+                                         "duplicates": duplicates, "duration_ms": ms},
+                      correlation_id=corr)
+        lg.info(now, "core.signal_processor_websocket",
                 f"🎯 Wave {ts} complete: {opened} positions opened, {failed} failed, "
                 f"{validation} validation errors, {duplicates} duplicates")
         tried = opened + failed
         rate = 100.0 * opened / tried if tried else 0.0
-        lg.info(now, "core.signal_processor_websocket",
+        lg.info(now, "core.wave_signal_processor",
                 f"🌊 Wave processing complete in {ms}ms: ✅ {opened} successful, ❌ {failed} "
                 f"failed, ⏭️ {filtered + duplicates + validation} skipped, 📊 Success rate: "
                 f"{rate:.1f}%")
-
-    async def _failed_open(self, now: datetime, symbol: str, exchange: str, corr: str) -> None:
-        """Entry placed, then rolled back: a 'rolled_back' row, error events and log lines."""
-        assert self._conn is not None
-        entry = self._exchange_price(symbol, exchange)
-        qty = self._quantity(entry)
-        pid = await self._conn.fetchval(
-            self.q["insert_position"], self._new_signal(), symbol, exchange, "long", qty, entry,
-            entry, None, 0.0, 0.0, "rolled_back", now, now, 10.0, False, None,
-            self.p.trailing_activation, self.p.trailing_callback, 2.5, 0.1, 0.0, False, now,
-            0.0, "creation_failed")
-        text = cat.exchange_error_text(self.rng, exchange, int(now.timestamp() * 1000))
-        reason = f"Position creation rolled back: {text}"
-        self.emit("signal_execution_failed", {"reason": "rolled_back"}, symbol=symbol,
-                  exchange=exchange, correlation_id=corr, error=text)
-        self.emit("position_creation_failed", {"stage": "stop_loss"}, symbol=symbol,
-                  exchange=exchange, correlation_id=f"pos_{symbol}_{pid}", error=reason)
-        self.log.error(now, "core.position_manager",
-                       f"❌ Atomic operation failed: pos_{symbol}_{pid} - {text}")
-        self.log.error(now, "core.position_manager",
-                       f"Error opening position for {symbol}: {reason}")
-
-    async def _protection_check(self, now: datetime, mark: datetime) -> None:
-        assert self._conn is not None
-        p, lg = self.p, self.log
-        self.emit("periodic_sync_started", {"exchanges": list(self.exchanges)})
-        aged = [x for x in self._open.values() if x.status == "active"
-                and (now - x.opened_at).total_seconds() > p.aged_hours * 3600]
-        breakeven = liquidated = 0
-        check_real_s = 300.0 / self.speed
-        p_liq = 1 - math.exp(-check_real_s / p.aged_liquidation_mean)
-        for pos in aged:
-            age_h = (now - pos.opened_at).total_seconds() / 3600
-            lg.info(now, "core.aged_position_manager", f"📈 Processing aged position {pos.symbol}:")
-            lg.info(now, "core.aged_position_manager",
-                    f"   age={age_h:.1f}h, pnl={pos.pnl_percent():+.2f}%, side={pos.side}")
-            self.emit("aged_position_detected", {"age_hours": round(age_h, 2),
-                                                 "pnl_percent": round(pos.pnl_percent(), 4)},
-                      pos=pos)
-            if (not pos.breakeven and not pos.ts_activated and pos.has_sl
-                    and pos.pnl_percent() > 0.2):
-                pos.breakeven = True
-                pos.stop = _round_price(pos.entry)
-                breakeven += 1
-                await self._conn.execute(self.q["move_stop"], pos.id, pos.stop, False, now)
-                self.emit("stop_moved_to_breakeven", {"stop_price": pos.stop}, pos=pos)
-            elif self.rng.random() < p_liq:
-                liquidated += 1
-                await self._close(pos, "aged_position", now)
-        if aged:
-            lg.info(now, "core.aged_position_manager",
-                    f"📊 Aged positions processed: {len(aged)}, breakeven: {breakeven}, "
-                    f"liquidated: {liquidated}")
-        naked = [x for x in self._open.values() if x.status == "active" and not x.has_sl]
-        if naked:
-            self.emit("positions_without_sl_detected", {
-                "count": len(naked), "symbols": [x.symbol for x in naked],
-                "position_ids": [x.id for x in naked]})
-            lg.warning(now, "core.position_manager",
-                       f"⚠️ Found {len(naked)} positions without stop loss: "
-                       + ", ".join(x.symbol for x in naked))
-        for symbol, exchange in self._stale_ts[:5]:
-            if (symbol, exchange) in self._keys:
-                continue  # re-opened meanwhile: the upsert already replaced the row
-            await self._conn.execute(self.q["delete_trailing_key"], symbol, exchange)
-            self.emit("trailing_stop_removed", {"reason": "stale_state"}, symbol=symbol,
-                      exchange=exchange)
-            lg.warning(now, "protection.trailing_stop",
-                       f"⚠️ {symbol}: TS state exists in DB but no position on exchange - "
-                       "deleting stale TS state")
-        del self._stale_ts[:5]
-        self.emit("sync_completed", {"positions": len(self._open), "mismatches": 0})
-
-    # ============================================================================ incidents
-    async def _incidents(self, now: datetime, bot_hours: float) -> None:
-        if bot_hours <= 0:
-            return
-        p = self.p
-        rates = (("ws_reconnect", p.ws_reconnects_per_hour), ("zombies", p.zombies_per_hour),
-                 ("health_check_failed", p.health_check_failed_per_hour),
-                 ("order_error", p.order_errors_per_hour),
-                 ("rate_limit", p.rate_limit_errors_per_hour),
-                 ("traceback", p.traceback_errors_per_hour),
-                 ("asyncio_noise", p.asyncio_noise_per_hour),
-                 ("subscription_stale", p.subscription_stale_per_hour),
-                 ("garbled_line", p.garbled_lines_per_hour),
-                 ("emergency_close", p.emergency_close_per_hour))
-        for kind, rate in rates:
-            if rate > 0 and self.rng.random() < 1 - math.exp(-rate * bot_hours):
-                await getattr(self, f"_inc_{kind}")(now)
-
-    async def _inc_ws_reconnect(self, now: datetime) -> None:
-        ex = self.rng.choice(self.exchanges)
-        name, url, host = cat.WS_HOSTS.get(ex, (ex.title(), f"wss://{ex}", ex))
-        reason = self.rng.choice(cat.WS_FAILURES).format(host=host)
-        logger = self.rng.choice(("websocket.improved_stream", f"websocket.{ex}_stream"))
-        self.emit("websocket_disconnected", {"stream": f"{ex}_private", "reason": reason},
-                  exchange=ex)
-        self.log.error(now, logger, f"Connection failed: {reason}")
-        self.log.info(now, logger, "Waiting 5s before reconnect attempt 1")
-        if ex == "binance" and self.rng.random() < 0.2:
-            self.log.error(now, logger, "Failed to create listen key: 503")
-
-        async def reconnect() -> None:
-            self.log.info(self._now, logger, f"Connecting to {name}: {url}")
-            self.log.info(self._now, logger, f"{name} WebSocket connected")
-            self.emit("websocket_connected", {"stream": f"{ex}_private", "attempt": 1},
-                      exchange=ex)
-
-        self._later(5.0, reconnect)
-
-    async def _inc_zombies(self, now: datetime) -> None:
-        ex = "binance" if "binance" in self.exchanges else self.exchanges[0]
-        n = self.rng.randint(1, 4)
-        lg = self.log
-        self.emit("zombie_orders_detected", {"count": n}, exchange=ex)
-        lg.warning(now, "core.binance_zombie_manager", f"🧟 Found {n} zombie orders total:")
-        orders = [(self.rng.choice(cat.SYMBOLS), self._order_id(ex)) for _ in range(n)]
-        for sym, oid in orders:
-            lg.warning(now, "core.binance_zombie_manager", f"  - {sym}: order {oid} (no position)")
-        lg.info(now, "core.binance_zombie_manager", f"🧹 Starting cleanup of {n} zombie orders...")
-        for sym, oid in orders:
-            self.emit("zombie_order_cancelled", {"reason": "no_position"}, symbol=sym,
-                      exchange=ex, order_id=oid)
-        self.emit("zombie_cleanup_completed", {"cancelled": n, "failed": 0}, exchange=ex)
-
-    async def _inc_health_check_failed(self, now: datetime) -> None:
-        component, msg = self.rng.choice(cat.HEALTH_FAILURES)
-        ex = self.rng.choice(self.exchanges)
-        text = msg.format(n=self.rng.randint(30, 3000), exchange=ex)
-        self.emit("health_check_failed", {"component": component, "details": text},
-                  error=text, exchange=ex if component == "exchange" else None)
-        self.log.warning(now, "core.health_monitor", f"⚠️ Health check failed: {component}: {text}")
-
-    async def _inc_order_error(self, now: datetime) -> None:
-        ex = self.rng.choice(self.exchanges)
-        pos = self.rng.choice(list(self._open.values())) if self._open else None
-        text = cat.exchange_error_text(self.rng, ex if pos is None else pos.exchange,
-                                       int(now.timestamp() * 1000))
-        ex = pos.exchange if pos else ex
-        tb = cat.traceback_exchange_error(ex, text, self.rng)
-        self.emit("order_error", {"operation": "create_order"}, pos=pos, exchange=ex, error=text,
-                  stack=tb)
-        self.log.error(now, "core.exchange_manager", f"ExchangeError: {text}", traceback=tb)
-
-    async def _inc_rate_limit(self, now: datetime) -> None:
-        # utils.rate_limiter wraps every exchange call: most of what it logs is not a rate limit
-        # ("leverage not modified"); some are (Bybit 10006, Binance -1003).
-        roll = self.rng.random()
-        ex = self.rng.choice(self.exchanges)
-        if roll < 0.5 and "bybit" in self.exchanges:
-            text = 'bybit {"retCode":110043,"retMsg":"leverage not modified"}'
-        elif ex == "bybit":
-            text = ('bybit {"retCode":10006,"retMsg":"Too many visits. Exceeded the API Rate '
-                    'Limit."}')
-        else:
-            text = (f'{ex} {{"code":-1003,"msg":"Too much request weight used; current limit is '
-                    '2400 request weight per 1 MINUTE. Please use WebSocket Streams for live '
-                    'updates to avoid polling the API."}')
-        self.log.error(now, "utils.rate_limiter",
-                       f"Unexpected error in rate limited function: {text}")
-        if "110043" not in text:
-            self.emit("exchange_error", {"kind": "rate_limit"}, exchange=text.split(" ", 1)[0],
-                      error=text)
-
-    async def _inc_traceback(self, now: datetime) -> None:
-        kind = self.rng.randrange(3)
-        lg = self.log
-        if kind == 0:
-            lg.error(now, "core.signal_processor_websocket",
-                     'Error fetching signals: column "exchange_id" does not exist',
-                     traceback=cat.traceback_undefined_column())
-            self.emit("database_error", {"query": "get_signals_for_wave"},
-                      error='column "exchange_id" does not exist')
-        elif kind == 1:
-            lg.error(now, "core.event_logger", "Failed to write event batch: Object of type "
-                     "Decimal is not JSON serializable", traceback=cat.traceback_decimal_json())
-            self.emit("error_occurred", {"component": "event_logger"},
-                      error="TypeError: Object of type Decimal is not JSON serializable")
-        else:
-            ex = self.rng.choice(self.exchanges)
-            sym = self.rng.choice(cat.SYMBOLS)
-            market = cat.market_of(sym)
-            msg = f"{ex} price of {market} must be greater than minimum price precision of 0.00001"
-            lg.error(now, "core.stop_loss_manager", f"Failed to set Stop Loss for {sym}: {msg}",
-                     traceback=cat.traceback_price_precision(ex, market))
-            self.emit("stop_loss_set_failed", {"reason": "price_precision"}, symbol=sym,
-                      exchange=ex, error=msg)
-
-    async def _inc_asyncio_noise(self, now: datetime) -> None:
-        self.log.error(now, "asyncio", "Unclosed client session",
-                       traceback="client_session: <aiohttp.client.ClientSession object at "
-                       f"0x7f{self.rng.getrandbits(40):010x}>")
-
-    async def _inc_subscription_stale(self, now: datetime) -> None:
-        ex = self.rng.choice(self.exchanges)
-        sym = self.rng.choice([x.symbol for x in self._open.values()] or list(cat.SYMBOLS))
-        self.emit("subscription_stale_detected", {"silence_s": self.rng.randint(60, 300)},
-                  symbol=sym, exchange=ex)
-        self.log.warning(now, "websocket.unified_price_monitor",
-                         f"⚠️ {sym}: no price update for 120s, resubscribing")
-
-        async def resubscribed() -> None:
-            self.emit("subscription_resubscribed", {"attempt": 1}, symbol=sym, exchange=ex)
-            self.log.info(self._now, "websocket.unified_price_monitor",
-                          f"✅ {sym}: resubscribed")
-
-        self._later(2.0, resubscribed)
-
-    async def _inc_garbled_line(self, now: datetime) -> None:
-        # a message cut in the middle of a multi-byte character: invalid UTF-8 in the file
-        self.log.warning(now, "websocket.event_router", "Unparsed message from stream: {\"m\":\"",
-                         raw=b"\xf0\x9f\x8c" + b'"}')
-
-    async def _inc_emergency_close(self, now: datetime) -> None:
-        positions = list(self._open.values())
-        self.emit("emergency_close_all_triggered", {"reason": "daily_loss_limit",
-                                                    "positions": len(positions)},
-                  error="Emergency close all: daily loss limit reached")
-        self.log.log(now, "core.position_manager", "CRITICAL",
-                     f"🚨 EMERGENCY CLOSE ALL triggered: daily loss limit reached, closing "
-                     f"{len(positions)} positions")
-        for pos in positions:
-            if pos.status == "active":
-                await self._close(pos, "emergency_close", now)
 
     # ============================================================================ shutdown / errors
     def _on_db_error(self, exc: BaseException) -> None:
