@@ -416,8 +416,8 @@ async def test_forced_unprotected_position_is_flagged_then_protected(make_sim, d
 async def test_log_lines_match_the_bot_format_with_tracebacks(make_sim, tmp_path):
     sim = make_sim(speed=15.0, log_path=tmp_path / "bot.log")
     await sim.seed(n_open=20)
-    for kind in ("traceback", "order_error", "ws_reconnect", "rate_limit", "asyncio_noise",
-                 "zombies", "garbled_line", "emergency_close"):
+    for kind in ("traceback", "order_error", "rate_limit", "asyncio_noise", "zombies",
+                 "garbled_line", "emergency_close", *["ws_reconnect"] * 8):
         await sim.trigger(kind)
     await sim.advance(120)
     await sim.stop()
@@ -453,7 +453,10 @@ async def test_log_lines_match_the_bot_format_with_tracebacks(make_sim, tmp_path
     assert any(ln.startswith("websocket.") for ln in loggers)
     messages = [m.group(4) for m in prefixed]
     assert any(msg.startswith("Connection failed: ") for msg in messages)
+    assert any(msg.startswith("WebSocket closed: ") for msg in messages)
     assert "Waiting 5s before reconnect attempt 1" in messages
+    assert "Waiting 10s before reconnect attempt 2" in messages
+    assert any(msg.endswith(" WebSocket connected") for msg in messages)
     assert any(re.fullmatch(r"🌊 Wave detected! Processing \d+ signals for \S+", msg)
                for msg in messages)
     assert any(re.fullmatch(r"✅ Position #\d+ for \w+ opened ATOMICALLY at \$[\d.]+", msg)
@@ -642,3 +645,36 @@ async def test_stop_ends_run_cleanly(make_sim, db):
     await sim.stop()
     assert task.done() and task.exception() is None
     assert await db.fetchval("SELECT count(*) FROM monitoring.events") == sim.stats.events
+
+
+async def test_a_second_simulator_takes_over_the_open_positions(bot_db, db, tmp_path):
+    """The demo prepares with one simulator and runs another: the second loads the open rows
+    (stop on the exchange where stop_loss_price is set) and records their closes."""
+    first = BotSimulator(bot_db, tmp_path / "bot.log", seed=5, clock=ManualClock(),
+                         params=quiet())
+    await first.seed(n_open=12, n_closed=2)
+    await first.backfill(1.0)
+    await first.stop()
+    second = BotSimulator(bot_db, tmp_path / "bot.log", seed=6, clock=ManualClock(),
+                          params=quiet(aged_close_probability=1.0, phantom_bare_probability=0))
+    try:
+        await second.open()
+        assert {p.id for p in second.open_positions} == second.ledger.open_ids()
+        assert all(p.sl_on_exchange and p.flag for p in second.open_positions)
+        await second.trigger("phantom")
+        await second.trigger("sync")
+        aged = [p for p in second.open_positions if p.trades
+                and (second.clock() - p.opened_at).total_seconds() > 3 * 3600]
+        assert aged
+        for pos in aged:  # in profit, no trailing stop yet: the aged manager closes them
+            pos.price, pos.ts_activated = pos.entry * (1 + pos.sign * 0.01), False
+        await second.trigger("aged_check")
+        await second.flush()
+        closed = [p for p in second.ledger.positions.values() if not p.is_open]
+        assert {p.close_path for p in closed} == {"phantom", "bot"}
+        rows = {r["id"]: r for r in await db.fetch(
+            "SELECT id, closed_at, status FROM monitoring.positions WHERE id = ANY($1)",
+            [p.id for p in closed])}
+        assert all(rows[p.id]["closed_at"] == p.closed_at for p in closed)
+    finally:
+        await second.stop()

@@ -151,11 +151,13 @@ class History:
         planned: list[Span] = []
         # positions already open when the history starts (opened at earlier waves)
         before = _marks(start - timedelta(hours=4), start, 900.0, 300.0)
+        # Positions still open at the end are the table's (the simulator seeded them): one of
+        # the history's own that would outlive it is left out, not cut short.
         for _ in range(max(0, target_open - alive) if before else 0):
             opened = rng.choice(before) + timedelta(seconds=rng.uniform(1, 20))
             close = start + timedelta(minutes=rng.expovariate(1 / 60))
-            planned.append(self._position(opened, min(close, last) if close < end else
-                                          start + (last - start) * rng.random()))
+            if close < last:
+                planned.append(self._position(opened, close))
         closes = [s.close_time.timestamp() for s in planned if s.close_time]
         heapq.heapify(closes)
         for wave in _marks(start, end, 900.0, 300.0):
@@ -168,10 +170,9 @@ class History:
                 if opened >= last or busy >= max_open:
                     break
                 busy += 1
-                life = timedelta(minutes=rng.lognormvariate(math.log(70), 0.8))
-                close = opened + life
+                close = opened + timedelta(minutes=rng.lognormvariate(math.log(70), 0.8))
                 if close >= last:
-                    close = opened + (last - opened) * rng.uniform(0.3, 1.0)
+                    continue
                 planned.append(self._position(opened, close))
                 heapq.heappush(closes, close.timestamp())
         return planned

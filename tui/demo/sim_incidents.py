@@ -21,22 +21,37 @@ Handler = Callable[["BotSimulator", datetime], Awaitable[None]]
 
 
 async def ws_reconnect(sim: BotSimulator, now: datetime) -> None:
+    """A private stream drops and comes back: log lines only, in the streams' own words
+    ("WebSocket closed", "Waiting Ns before reconnect attempt N", "Connection failed",
+    "Connecting to X", "X WebSocket connected"; Bybit's health check "connection unhealthy")."""
     ex = sim.rng.choice(sim.exchanges)
     name, url, host = cat.WS_HOSTS.get(ex, (ex.title(), f"wss://{ex}", ex))
-    reason = sim.rng.choice(cat.WS_FAILURES).format(host=host)
     logger = sim.rng.choice(("websocket.improved_stream", f"websocket.{ex}_stream"))
-    sim.log.error(now, logger, f"Connection failed: {reason}")
-    sim.log.info(now, logger, "Waiting 5s before reconnect attempt 1")
-    if ex == "binance" and sim.rng.random() < 0.2:
-        sim.log.error(now, logger, "Failed to create listen key: 503")
-    sim.log.warning(now, "__main__", "  - Signal Processor: degraded - WebSocket reconnecting "
-                    "(attempt 0)")
+    lg = sim.log
+    if ex == "bybit" and sim.rng.random() < 0.5:
+        lg.warning(now, logger, f"{name} connection unhealthy, reconnecting...")
+        lg.info(now, logger, f"🔄 IMMEDIATE RECONNECT initiated for {name}")
+    else:
+        lg.warning(now, logger, "WebSocket closed: "
+                   + sim.rng.choice(cat.WS_FAILURES[2:]).format(host=host))
+    lg.info(now, logger, "Waiting 5s before reconnect attempt 1")
+    lg.warning(now, "__main__", "  - Signal Processor: degraded - WebSocket reconnecting "
+               "(attempt 0)")
+    failures = 1 if sim.rng.random() < 0.3 else 0
 
-    async def reconnect() -> None:
-        sim.log.info(sim._now, logger, f"Connecting to {name}: {url}")
-        sim.log.info(sim._now, logger, f"{name} WebSocket connected")
+    async def attempt(n: int) -> None:
+        lg.info(sim._now, logger, f"Connecting to {name}: {url}")
+        if n <= failures:
+            reason = sim.rng.choice(cat.WS_FAILURES[:2]).format(host=host)
+            lg.error(sim._now, logger, f"Connection failed: {reason}")
+            if ex == "binance" and sim.rng.random() < 0.3:
+                lg.error(sim._now, logger, "Failed to create listen key: 503")
+            lg.info(sim._now, logger, f"Waiting {5 * 2 ** n}s before reconnect attempt {n + 1}")
+            sim._later(5.0 * 2 ** n, lambda: attempt(n + 1))
+        else:
+            lg.info(sim._now, logger, f"{name} WebSocket connected")
 
-    sim._later(5.0, reconnect)
+    sim._later(5.0, lambda: attempt(1))
 
 
 async def zombies(sim: BotSimulator, now: datetime) -> None:

@@ -14,7 +14,9 @@ can then be checked against it, minute by minute and per exchange::
 Definitions (the monitor's: once per position id, in the minute of its own time, per exchange):
 
 * **opened**: every row inserted into ``positions``, in the minute of its ``opened_at``, whatever
-  its later status (a failed open is a row too: opened, then closed as ``rolled_back``);
+  its later status (a failed open is a row too: opened, then closed as ``rolled_back``); the open
+  rows a simulator loads from the table when it starts are entered too (with their own
+  ``opened_at``), so it can record their closes;
 * **closed**: every status change out of the open statuses, once per position id, in the minute
   of ``close_time``: the row's ``closed_at``, or - for the closes the bot writes without
   ``closed_at`` (phantom closes by its synchronizer, roll-backs) - the ``updated_at`` the database

@@ -216,6 +216,7 @@ class SimStats:
     closed: int = 0
     ts_activations: int = 0
     db_errors: int = 0
+    errors: int = 0                    # failed steps in run() (a bug: see the bot log)
     by_type: dict[str, int] = field(default_factory=dict)
 
 
@@ -381,6 +382,8 @@ class BotSimulator:
                         self._db_failures = 0
                 except ConnectionErrors as exc:
                     self._on_db_error(exc)
+                except Exception as exc:  # noqa: BLE001 - a demo's bot must not die silently
+                    self._on_bug(exc)
                 try:
                     await asyncio.wait_for(self._stop.wait(), self.tick)
                 except asyncio.TimeoutError:
@@ -544,6 +547,11 @@ class BotSimulator:
                 ts_updates=r["update_count"], order_id=r["exchange_order_id"] or "",
                 correlation_id=f"pos_{r['symbol']}_{r['id']}")
             pos.peak = (r["highest_price"] if side == "long" else r["lowest_price"]) or pos.price
+            if pos.sl_on_exchange:  # its stop order (the orders table has it; the id is moot)
+                pos.sl_order_id = self._order_id(pos.exchange)
+            if pos.id not in self.ledger.positions:  # opened before this simulator started
+                self.ledger.opened_row(pos.id, pos.symbol, pos.exchange, pos.opened_at,
+                                       pos.status)
             self._track(pos)
             self._prices.setdefault(pos.symbol, pos.price)
             if pos.status != "active":  # mid-way through opening when we (re)started
@@ -1436,6 +1444,16 @@ class BotSimulator:
         if self._conn is not None:
             self._conn.terminate()
             self._conn = None  # reconnect and reload the open positions on the next step
+
+    def _on_bug(self, exc: BaseException) -> None:
+        """A failed step in run(): in the bot's log with its traceback, then the next tick."""
+        import traceback
+
+        self.stats.errors += 1
+        text = "".join(traceback.format_exception(exc)).rstrip()
+        self.log.error(self.clock(), "__main__", f"Simulator step failed: {exc!r}",
+                       traceback=text)
+        self.log.flush()
 
     async def _flush_loop(self) -> None:
         """The event logger's background writer: a full batch, or every flush_interval s."""
