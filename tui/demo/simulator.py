@@ -1234,6 +1234,7 @@ class BotSimulator:
             await self._conn.executemany(self.q["mark_protected"], flagged)
         if not naked:
             return
+        fresh = [x for x in naked if x.naked_since is None]
         for pos in naked:
             if pos.naked_since is None:
                 pos.naked_since = now
@@ -1246,8 +1247,10 @@ class BotSimulator:
                        "Position at risk!")
         lg.warning(now, "core.position_manager",
                    f"🔴 Found {len(naked)} positions without stop loss protection!")
-        self.emit("positions_without_sl_detected", {
-            "count": len(naked), "symbols": [x.symbol for x in naked], "action": "setting_sl"})
+        if fresh:  # an event when the check first finds them; the log repeats every check
+            self.emit("positions_without_sl_detected", {
+                "count": len(naked), "symbols": [x.symbol for x in naked],
+                "action": "setting_sl"})
         fixed = 0
         for pos in naked:
             if pos.unprotected_until is not None and now < pos.unprotected_until:
