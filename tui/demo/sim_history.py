@@ -325,6 +325,13 @@ class History:
         for s in self.spans:
             if start <= s.opened_at < end:
                 out.extend(self._open_events(s))
+            if s.kind == "trailing_stop" and s.close_time is not None:
+                # it ended at its trailing stop: activated on the way up
+                when = s.opened_at + (s.close_time - s.opened_at) * rng.uniform(0.3, 0.8)
+                if start <= when < end:
+                    out.append(self._rec("trailing_stop_activated", _json({
+                        "symbol": s.symbol, "position_id": s.id, "entry_price": s.entry}),
+                        when, span=s))
             if s.close_time is not None and start <= s.close_time < end:
                 out.extend(self._close_events(s))
         if self.version.writes_aged_detected:
