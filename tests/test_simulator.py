@@ -678,3 +678,15 @@ async def test_a_second_simulator_takes_over_the_open_positions(bot_db, db, tmp_
         assert all(rows[p.id]["closed_at"] == p.closed_at for p in closed)
     finally:
         await second.stop()
+
+
+@pytest.mark.parametrize("version", ["2026-03", "2025-10"])
+def test_history_stays_inside_its_window_even_with_a_wave_at_the_end(version):
+    from tui.demo.sim_history import make_history
+
+    for seconds in (1, 10, 24, 60):  # the history ends that long after a wave
+        end = datetime(2026, 3, 2, 10, 5, tzinfo=UTC) + timedelta(seconds=seconds)
+        rows = [r for chunk in make_history(1.0, end=end, seed=seconds, bot_version=version)
+                for r in chunk]
+        assert rows and all(end - timedelta(hours=1) <= r[10] < end for r in rows)
+        assert {r[0] for r in rows} <= VERSIONS[version].written

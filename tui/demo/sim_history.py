@@ -247,7 +247,9 @@ class History:
         span_s = (end - start).total_seconds()
         if self.rows <= 0 or span_s <= 0:
             return
-        structured = sorted(self._structured(), key=lambda r: r[10])
+        # a wave just before the end completes after it: the history stops at ``end``
+        structured = sorted((r for r in self._structured() if start <= r[10] < end),
+                            key=lambda r: r[10])
         if len(structured) > self.rows:
             structured = sorted(rng.sample(structured, self.rows), key=lambda r: r[10])
         background = self.rows - len(structured)
