@@ -118,7 +118,7 @@ def _json(data: dict) -> str:
 
 
 def _round(p: float) -> float:
-    return float(f"{p:.5g}")
+    return round(float(f"{p:.5g}"), 8)  # what numeric(20,8) keeps
 
 
 class History:

@@ -221,7 +221,9 @@ class SimStats:
 
 
 def _round_price(p: float) -> float:
-    return float(f"{p:.5g}")
+    """5 significant digits, as exchanges quote, and no more than numeric(20,8) keeps: the row
+    then holds the very price the PnL was computed from."""
+    return round(float(f"{p:.5g}"), 8)
 
 
 def _fmt(p: float | None) -> str:
