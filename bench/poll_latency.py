@@ -51,7 +51,8 @@ SELECT CASE WHEN r < 0.86 THEN 'position_updated'
             WHEN r < 0.99 THEN 'zombie_orders_detected'
             WHEN r < 0.995 THEN 'trailing_stop_created'
             ELSE 'exchange_error' END,
-       '{"price": 1.2345}'::jsonb, (g % 3000) + 1, 'S' || (g % 3000) || 'USDT',
+       -- The open positions (ids 1..100) are the ones the bot writes about.
+       '{"price": 1.2345}'::jsonb, (g % 100) + 1, 'S' || ((g % 100) + 1) || 'USDT',
        CASE WHEN g % 2 = 0 THEN 'binance' ELSE 'bybit' END,
        CASE WHEN r > 0.995 THEN 'ERROR' ELSE 'INFO' END,
        now() - make_interval(secs => ($2 - g) * 86400.0 / 300000)
@@ -73,7 +74,8 @@ FROM monitoring.positions WHERE id <= 250
 """
 WRITE = """
 INSERT INTO monitoring.events (event_type, position_id, symbol, exchange, severity, created_at)
-SELECT 'position_updated', (g % 100) + 1, 'XUSDT', 'binance', 'INFO',
+SELECT 'position_updated', (g % 100) + 1, 'S' || ((g % 100) + 1) || 'USDT',
+       CASE WHEN g % 2 = 0 THEN 'binance' ELSE 'bybit' END, 'INFO',
        now() - random() * interval '4 seconds'
 FROM generate_series(1, $1) AS g
 RETURNING id

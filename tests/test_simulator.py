@@ -692,3 +692,65 @@ def test_history_stays_inside_its_window_even_with_a_wave_at_the_end(version):
                 for r in chunk]
         assert rows and all(end - timedelta(hours=1) <= r[10] < end for r in rows)
         assert {r[0] for r in rows} <= VERSIONS[version].written
+
+
+@pytest.mark.parametrize("version", ["2026-03", "2025-10"])
+async def test_the_monitor_counts_the_simulated_bots_opens_and_closes(make_sim, bot_db, tmp_path,
+                                                                      version):
+    """Issue 9's end-to-end figure: whatever the bot version writes as events, the monitor's
+    opened and closed (all-time, per exchange, and minute by minute) equal what the bot did to
+    its positions table: atomic opens without position_created, closes by the sync, phantom
+    closes without closed_at, stop-loss hits; rolled-back opens are neither."""
+    from tui.config import load_config
+    from tui.monitor import Monitor
+    from tui.outputs.rundir import RunDir
+
+    params = quiet(phantoms_per_hour=4, unprotected_probability=0.05, volatility=0.03,
+                   aged_close_probability=1.0)
+    sim = make_sim(speed=15.0, params=params, bot_version=version, seed=5)
+    await sim.seed(n_open=30, n_closed=5)
+    await sim.flush()
+    config = load_config(environ={}, overrides={"database.dsn": bot_db,
+                                                "run.final_wait_s": 0.0})
+    monitor = Monitor(config, RunDir.create(config, out=str(tmp_path / "runs")),
+                      duration_s=None)
+    await monitor.open()
+    try:
+        for _ in range(40):  # 30 real minutes of the bot, 7.5 bot hours at x15
+            await sim.advance(45, tick=1.0)
+            await sim.flush()
+            assert await monitor.poll_once()
+        assert await monitor.poll_once()
+        view = monitor.view
+    finally:
+        await monitor.close()
+    start = monitor.store.run_start
+    real = [p for p in sim.ledger.positions.values() if p.close_path != "rolled_back"]
+    opened = Counter((minute_of_utc(p.opened_at), p.exchange) for p in real
+                     if p.opened_at >= start)
+    closed = Counter((minute_of_utc(p.close_time), p.exchange) for p in real
+                     if p.close_time is not None and p.close_time >= start)
+    assert sum(opened.values()) > 20 and sum(closed.values()) > 20
+    paths = Counter(p.close_path for p in real if p.close_time and p.close_time >= start)
+    assert paths["sync"] and paths["phantom"]  # closes that write no position_closed
+    for exchange in ("binance", "bybit"):
+        assert view.value(f"positions_opened.{exchange}", "all_time") == \
+            sum(n for (_, x), n in opened.items() if x == exchange), exchange
+        assert view.value(f"positions_closed.{exchange}", "all_time") == \
+            sum(n for (_, x), n in closed.items() if x == exchange), exchange
+    buckets = monitor.store.buckets
+    for (minute, exchange), n in opened.items():
+        if minute in buckets:
+            assert buckets[minute].counters[f"positions_opened.{exchange}"] == n, minute
+    for (minute, exchange), n in closed.items():
+        if minute in buckets:
+            assert buckets[minute].counters[f"positions_closed.{exchange}"] == n, minute
+    if version == "2026-03":
+        # The events say nothing about the atomic opens: "—", the table has them.
+        assert "positions_opened_events" in view.unavailable
+    else:
+        assert view.value("positions_opened_events", "all_time") > 0
+
+
+def minute_of_utc(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(second=0, microsecond=0)
