@@ -5,7 +5,8 @@ For each size: the events table is filled server-side with the bot's type mix (p
 dominating, ~300k rows a day spread back in time), ANALYZEd, then botmon's steady-state poll
 (`DbPoller.poll`: one prepared statement, generic plan, one round trip) runs while an
 independent writer inserts the bot's 10x rate in batches from two connections (created_at
-stamped up to 4 s before commit, ids committing out of order). Also printed: a plain
+stamped up to 4 s before commit, ids committing out of order), in its own process like the
+bot. Also printed: a plain
 one-statement baseline (`SELECT now()` plus the open positions) on the same connection kind,
 the poll's EXPLAIN ANALYZE (planning / execution), and whether every written row was streamed
 exactly once.
@@ -19,11 +20,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import multiprocessing
 import os
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -98,16 +100,22 @@ async def fill(dsn: str, have: int, want: int) -> None:
         await conn.close()
 
 
-def writer_thread(dsn: str, stop: threading.Event, written: list[int]) -> threading.Thread:
-    """The writer on its own thread and event loop, like the bot in its own process: its work
-    must not show up in the poll's measured round trip."""
-    thread = threading.Thread(target=lambda: asyncio.run(writer(dsn, stop, written)),
-                              name="bot-writer", daemon=True)
-    thread.start()
-    return thread
+def writer_process(dsn: str, stop, written) -> multiprocessing.Process:
+    """The writer in a process of its own, like the bot: its Python work (and the GIL) must not
+    show up in the poll's measured round trip."""
+    process = multiprocessing.get_context("spawn").Process(
+        target=run_writer, args=(dsn, stop, written), name="bot-writer", daemon=True)
+    process.start()
+    return process
 
 
-async def writer(dsn: str, stop: threading.Event, written: list[int]) -> None:
+def run_writer(dsn: str, stop, written) -> None:
+    ids: list[int] = []
+    asyncio.run(writer(dsn, stop, ids))
+    written.extend(ids)
+
+
+async def writer(dsn: str, stop, written: list[int]) -> None:
     """The bot's event logger at 10x: batches of up to 100 every ~0.25 s from two connections,
     one of which holds its transaction open a little (ids commit out of order)."""
     conns = [await asyncpg.connect(dsn) for _ in range(2)]
@@ -153,8 +161,6 @@ async def explain(poller: DbPoller) -> tuple[float, float]:
     plan = await conn.fetchval(text, max_id, holes, poller.row_cap,
                                list(poller.config.positions.open_statuses), pos_max, pos_holes,
                                known, False)
-    import json
-
     doc = json.loads(plan)[0]
     return doc["Planning Time"], doc["Execution Time"]
 
@@ -164,8 +170,9 @@ async def measure(dsn: str, polls: int) -> dict[str, float]:
     poller = DbPoller(config)
     db_now = await poller.connect()
     await poller.start(db_now - timedelta(minutes=10))
-    stop, written = threading.Event(), []
-    thread = writer_thread(dsn, stop, written)
+    manager = multiprocessing.get_context("spawn").Manager()
+    stop, shared = manager.Event(), manager.list()
+    process = writer_process(dsn, stop, shared)
     latencies, streamed = [], []
     try:
         for _ in range(polls):
@@ -174,13 +181,16 @@ async def measure(dsn: str, polls: int) -> dict[str, float]:
             streamed.extend(e.id for e in sample.events)
             await asyncio.sleep(0.05)
         stop.set()
-        await asyncio.to_thread(thread.join)
+        await asyncio.to_thread(process.join)
+        written = list(shared)
         for _ in range(3):  # the writer's last batch, committed after the last timed poll
             sample = await poller.poll()
             streamed.extend(e.id for e in sample.events)
         planning, execution = await explain(poller)
     finally:
         stop.set()
+        process.join(timeout=10)
+        manager.shutdown()
         await poller.close()
     exact = sorted(streamed) == sorted(set(streamed)) and set(written) <= set(streamed)
     return {"p50": statistics.median(latencies), "p95": pct(latencies, 0.95),
