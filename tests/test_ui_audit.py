@@ -210,3 +210,47 @@ async def test_q_exports_the_audit_report_after_the_run_is_closed(monitor):
     assert doc["run"]["in_progress"] is False
     assert doc["snapshots"]["gaps"] == []
     assert doc["snapshots"]["recorded"] == doc["snapshots"]["expected"]
+
+
+async def test_escape_keeps_the_typed_note_as_a_draft(monitor):
+    monitor, view = monitor
+    app = BotmonApp(Recorder.here(monitor), view, autostart=False)
+    toasts = with_toasts(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await type_into(pilot, app.screen.query_one("#note-anomalies", TextArea),
+                        "SOLUSDT without SL at 10:41")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, NoteScreen)
+        assert any("Draft kept" in toast for toast in toasts)
+        path = monitor.run_dir.path / "hourly_observations.md"
+        assert not path.exists()  # not saved: a draft is no note
+
+        await pilot.press("q")  # quitting now would lose it: the prompt says so
+        await pilot.pause()
+        assert "unsaved note draft (hour 1)" in static_text(app.screen.query_one("#quit-drafts"))
+        await pilot.press("escape")
+        await pilot.pause()
+
+        await pilot.press("n")  # the draft comes back, marked as not saved
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert screen.query_one("#note-anomalies", TextArea).text == \
+            "SOLUSDT without SL at 10:41"
+        assert "unsaved draft restored" in static_text(screen.query_one("#note-status"))
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "SOLUSDT without SL at 10:41" in path.read_text()
+        assert app.drafts == {}
+
+        await pilot.press("n")  # saved: nothing typed, escape leaves no draft behind
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.drafts == {}
