@@ -245,7 +245,7 @@ class BotmonApp(AuditActions, App[str]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        self.push_screen(HelpScreen(self.key_list()))
+        self.push_screen(HelpScreen(self.key_list(), self.view.unavailable))
 
     def key_list(self) -> list[tuple[str, str]]:
         """The app's keys in effect (after any keymap), then the panes' own."""

@@ -154,4 +154,10 @@ class PositionsTable(KeyedTable):
 
     def _subtitle(self) -> None:
         arrow = " (reversed)" if self.sort_reversed else ""
-        self.border_subtitle = f"{self.row_count} open · sort: {self.sort_name}{arrow} · o/r"
+        view = self._view
+        stale = ""
+        if view is not None and not view.db_up:  # the last poll's rows: say from when
+            stale = f"▲ last poll, before {fmt.clock(view.db_down_since)} · "
+        self.set_class(bool(stale), "-stale")
+        self.border_subtitle = (f"{stale}{self.row_count} open · sort: {self.sort_name}{arrow}"
+                                f" · o/r")
