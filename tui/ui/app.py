@@ -28,6 +28,7 @@ from tui.recorder import ExportProgress, Frame, LoopFailed, Recorder, RunFinishe
 from tui.store.buckets import minute_of
 from tui.store.metrics import EventClassifier
 from tui.store.view import MetricsView
+from tui.ui.alert_screen import AlertScreen
 from tui.ui.alerts_pane import AlertTable, AlertsPane
 from tui.ui.audit_actions import AuditActions
 from tui.ui.events import EventStream
@@ -185,6 +186,8 @@ class BotmonApp(AuditActions, App[str]):
             self._paint_header()
         else:
             self.apply_view(message.view)
+            if isinstance(self.screen, AlertScreen):
+                self.screen.show(message.view)
 
     def apply_view(self, view: MetricsView, *, force: bool = False) -> None:
         """Set every pane from ``view``; panes repaint only when the data or minute changed."""
@@ -286,6 +289,23 @@ class BotmonApp(AuditActions, App[str]):
         self.query_one(AlertsPane).show(self.view.alerts, self.view.now)
         self._paint_header()
         self.notify(f"Acknowledged {key}", timeout=3)
+
+    def on_data_table_row_selected(self, event: AlertTable.RowSelected) -> None:
+        """Enter on an alert: its runbook and the affected items."""
+        if not isinstance(event.data_table, AlertTable):
+            return
+        event.stop()
+        key = event.row_key.value
+        item = next((i for i in self.query_one(AlertsPane).items if i.key == key), None)
+        if item is None:
+            return
+
+        def closed(answer: str | None) -> None:
+            if answer == "ack":
+                self.run_worker(self._acknowledge(item.key), group="acknowledge",
+                                exit_on_error=False)
+
+        self.push_screen(AlertScreen(item, self.view), closed)
 
     def action_alerts_scope(self) -> None:
         firing_only = self.query_one(AlertsPane).toggle_firing_only()
