@@ -81,7 +81,7 @@ def test_each_window_says_what_it_covers():
     # The store's last poll was at 11:13:30: rows stamped in 11:13 may still be on their way.
     assert subtitle("last_minute", view) == "11:13–11:14 · rows may still arrive"
     assert subtitle("last_10_minutes", view) == "11:04–11:14"
-    assert subtitle("all_time", view) == "since 11:00:00 (run start), 0:14:20"
+    assert subtitle("all_time", view) == "since 11:00:00 (run start)"
 
 
 def test_early_in_a_run_the_windows_say_what_lies_before_it():
@@ -90,14 +90,14 @@ def test_early_in_a_run_the_windows_say_what_lies_before_it():
     ten, everything = view.windows["last_10_minutes"], view.windows["all_time"]
     # The 10-minute window holds the history the run started with; all time does not.
     assert ten["positions_opened"] > everything["positions_opened"] == 2
-    assert subtitle("last_10_minutes", view) == "10:52–11:02 · incl. 8 min before the run"
-    assert subtitle("all_time", view) == "since 11:00:00 (run start), 0:02:30"
+    assert subtitle("last_10_minutes", view) == "10:52–11:02 · 8 min before start"
+    assert subtitle("all_time", view) == "since 11:00:00 (run start)"
     first_minute = store.view(T0 + timedelta(seconds=40))
-    assert subtitle("last_minute", first_minute) == "10:59–11:00 · before the run (read at start)"
+    assert subtitle("last_minute", first_minute) == "10:59–11:00 · before the start"
     # A run that starts mid-minute: its first whole minute holds seconds before the start.
     late = dataclasses.replace(first_minute, run_start=T0 + timedelta(seconds=20),
                                now=T0 + timedelta(seconds=70), spans=MappingProxyType({}))
-    assert subtitle("last_minute", late).startswith("11:00–11:01 · incl. 20 s before the run")
+    assert subtitle("last_minute", late).startswith("11:00–11:01 · 20 s before start")
 
 
 def test_trends_draw_minutes_before_the_run_and_gaps_as_no_data():
@@ -125,7 +125,7 @@ async def test_panes_show_their_windows_and_trends_on_screen(tmp_path):
         assert subtitles == {"pane-current": "at 11:14:20",
                              "pane-last-minute": "11:13–11:14 · rows may still arrive",
                              "pane-last-10": "11:04–11:14",
-                             "pane-all-time": "since 11:00:00 (run start), 0:14:20"}
+                             "pane-all-time": "since 11:00:00 (run start)"}
         row = app.query_one("#pane-current", MetricPane).row("open")
         drawn = row.query_one(Trend).render().plain
         assert drawn.startswith(NO_DATA) and drawn.endswith("█")  # before the run: no bars

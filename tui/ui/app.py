@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 WIDE, NARROW = 160, 100  # layout breakpoints (columns)
+SPLIT = 170  # positions | events side by side from here (each keeps all its columns)
 FLASH_S = 2.0  # the header flashes this long when a critical alert fires; never forever
 
 
@@ -61,6 +62,9 @@ class BotmonApp(AuditActions, App[str]):
         Binding("p", "resume", "Resume", id="resume"),
         Binding("q", "quit", "Quit", id="quit",
                 tooltip="Offer to export the audit report, write the final report, exit"),
+        # An 8-hour audit must not end on a reflex (ctrl+c is also "copy"): ctrl+c asks like q
+        # instead of Textual's "press ctrl+q to quit" hint; ctrl+q does the same.
+        Binding("ctrl+c", "quit", "Quit", show=False, id="quit.ctrl_c"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("e", "export", "Export audit report", id="export", show=False,
                 tooltip="Write the audit report (Markdown and JSON) into the run directory"),
@@ -147,7 +151,7 @@ class BotmonApp(AuditActions, App[str]):
     def _set_layout(self, width: int) -> None:
         screen = self.screen_stack[0]  # the main screen, also when help is on top
         for name, on in (("-wide", width >= WIDE), ("-medium", NARROW <= width < WIDE),
-                         ("-narrow", width < NARROW)):
+                         ("-narrow", width < NARROW), ("-split", width >= SPLIT)):
             screen.set_class(on, name)
         self.query_one(StatusHeader).show(self.view, self.header_state)
 

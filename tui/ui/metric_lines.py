@@ -207,22 +207,24 @@ def _before_run(view: MetricsView, start: datetime, end: datetime) -> str:
     if start >= view.run_start:
         return ""
     if end <= view.run_start:
-        return "before the run (read at start)"
+        return "before the start"
     lead = view.run_start - start
     if lead < timedelta(minutes=1):
-        return f"incl. {int(lead.total_seconds())} s before the run"
-    return f"incl. {int(lead.total_seconds() // 60)} min before the run"
+        return f"{int(lead.total_seconds())} s before start"
+    return f"{int(lead.total_seconds() // 60)} min before start"
 
 
 def subtitle(window: str, view: MetricsView) -> str:
     """What the pane of ``window`` covers, in the operator's local time: "10:41–10:42",
-    "since 09:00:12 (run start)"; and what of it lies before the run or is stale."""
+    "since 09:00:12 (run start)"; and what of it lies before the run ("8 min before start":
+    the start snapshot's history, in the windows but never in all time) or is stale. Short:
+    it must fit a pane's border at 120 columns."""
     if window == "current":
         if not view.db_up:
             return f"▲ last values, from before {fmt.clock(view.db_down_since)}: DB down"
         return f"at {fmt.clock(view.now)}"
     if window == "all_time":
-        return f"since {fmt.clock(view.run_start)} (run start), {fmt.hms(view.elapsed_s)}"
+        return f"since {fmt.clock(view.run_start)} (run start)"
     start, end = _span(view, window)
     text = f"{_hm(start)}–{_hm(end)}"
     before = _before_run(view, start, end)

@@ -89,6 +89,8 @@ class PositionsTable(KeyedTable):
 
     COLUMNS = (("symbol", "Symbol"), ("exchange", "Exch"), ("side", "Side"), ("age", "Age"),
                ("pnl", "PnL %"), ("sl", "SL"), ("ts", "Trailing"), ("status", "Status"))
+    # Fits 80 columns: longer values (a 20-character symbol, "pending_entry") end in "…".
+    WIDTHS = {"symbol": 12, "exchange": 7, "ts": 9, "status": 11}
     BINDINGS = [
         Binding("o", "cycle_sort", "Sort", id="positions.sort"),
         Binding("r", "reverse_sort", "Reverse", id="positions.reverse"),
