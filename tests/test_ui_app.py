@@ -104,7 +104,7 @@ async def test_panes_show_what_the_database_implies(scenario, bot_db):
         assert sorted(table.keys) == sorted([ada] + [str(ids[s]) for s in (
             "BTCUSDT", "ETHUSDT", "SOLUSDT")])
         eth = table.cells(str(ids["ETHUSDT"]))
-        assert eth[5].text.plain == "▲ none" and eth[2].text.plain == "short"
+        assert eth[5].text.plain == "▲ no" and eth[2].text.plain == "short"
         sol = table.cells(str(ids["SOLUSDT"]))
         assert sol[3].text.plain.startswith("▲ 4h")  # aged row marked
         assert sol[6].text.plain == "active ✓"  # trailing_stop_state
@@ -203,7 +203,7 @@ async def test_tables_update_in_place_and_keep_the_selection(scenario, bot_db):
         await conn.close()
         await show(app, pilot, await monitor.step())
         assert calls == []  # no row added, removed or cleared: cells updated in place
-        assert table.cells(str(ids["BTCUSDT"]))[4].text.plain == "-2.50%"
+        assert table.cells(str(ids["BTCUSDT"]))[4].text.plain == "-2.50"
         assert table.selected_key() == str(ids["BTCUSDT"])
 
         await pilot.press("o")  # sort by symbol: the selection follows its row

@@ -43,9 +43,23 @@ def log_tail(count: int = 40) -> tuple[LogEntry, ...]:
         for n in range(count))
 
 
+def crowded(view):
+    """40 open positions with wide values (more than a table shows: its scrollbar takes a
+    column), 60 events."""
+    positions = tuple(dataclasses.replace(
+        view.positions[n % len(view.positions)], id=1000 + n, pnl_percent=-12.34,
+        status="pending_sl" if n % 3 else "active",
+        opened_at=NOW - timedelta(hours=n)) for n in range(40))
+    events = tuple(dataclasses.replace(view.recent_events[0], id=5000 + n,
+                                       event_type="position_not_found_on_exchange",
+                                       severity="WARNING") for n in range(60))
+    return dataclasses.replace(view, positions=positions, recent_events=events,
+                               log_tail=log_tail())
+
+
 def app_for(tmp_path: Path, view=None) -> BotmonApp:
     store = synthetic_store()
-    view = view or dataclasses.replace(store.view(NOW), log_tail=log_tail())
+    view = view or crowded(store.view(NOW))
     monitor = Monitor(store.config, RunDir(tmp_path / "run"), duration_s=8 * 3600)
     return BotmonApp(Recorder.here(monitor), view, autostart=False)
 

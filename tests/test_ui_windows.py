@@ -79,9 +79,9 @@ def test_each_window_says_what_it_covers():
     view = synthetic_store().view(NOW)
     assert subtitle("current", view) == "at 11:14:20"
     # The store's last poll was at 11:13:30: rows stamped in 11:13 may still be on their way.
-    assert subtitle("last_minute", view) == "11:13–11:14 · rows may still arrive"
+    assert subtitle("last_minute", view) == "11:13–11:14 · may grow"
     assert subtitle("last_10_minutes", view) == "11:04–11:14"
-    assert subtitle("all_time", view) == "since 11:00:00 (run start)"
+    assert subtitle("all_time", view) == "11:00:00 (run start) → 11:14:20"
 
 
 def test_early_in_a_run_the_windows_say_what_lies_before_it():
@@ -91,7 +91,7 @@ def test_early_in_a_run_the_windows_say_what_lies_before_it():
     # The 10-minute window holds the history the run started with; all time does not.
     assert ten["positions_opened"] > everything["positions_opened"] == 2
     assert subtitle("last_10_minutes", view) == "10:52–11:02 · 8 min before start"
-    assert subtitle("all_time", view) == "since 11:00:00 (run start)"
+    assert subtitle("all_time", view) == "11:00:00 (run start) → 11:02:30"
     first_minute = store.view(T0 + timedelta(seconds=40))
     assert subtitle("last_minute", first_minute) == "10:59–11:00 · before the start"
     # A run that starts mid-minute: its first whole minute holds seconds before the start.
@@ -123,9 +123,9 @@ async def test_panes_show_their_windows_and_trends_on_screen(tmp_path):
         await pilot.pause()
         subtitles = {pane.id: pane.border_subtitle for pane in app.query(MetricPane)}
         assert subtitles == {"pane-current": "at 11:14:20",
-                             "pane-last-minute": "11:13–11:14 · rows may still arrive",
+                             "pane-last-minute": "11:13–11:14 · may grow",
                              "pane-last-10": "11:04–11:14",
-                             "pane-all-time": "since 11:00:00 (run start)"}
+                             "pane-all-time": "11:00:00 (run start) → 11:14:20"}
         row = app.query_one("#pane-current", MetricPane).row("open")
         drawn = row.query_one(Trend).render().plain
         assert drawn.startswith(NO_DATA) and drawn.endswith("█")  # before the run: no bars
@@ -140,7 +140,7 @@ async def test_while_the_database_is_down_the_gauges_are_marked_stale(tmp_path):
         await pilot.pause()
         pane = app.query_one("#pane-current", MetricPane)
         assert pane.has_class("-stale")
-        assert pane.border_subtitle == "▲ last values, from before 11:13:32: DB down"
+        assert pane.border_subtitle == "▲ last poll, before 11:13:32"
         assert pane.values()["open"] == "6"  # kept, not blanked
         assert all(line.stale for line in current_lines(view))
         positions = app.query_one(PositionsTable)

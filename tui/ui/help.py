@@ -16,15 +16,15 @@ READING = """\
 • [b]Header[/b]: database status and poll latency, seconds since the bot's last event (and last
   log line when a log is tailed), run clock and directory, then every non-zero problem.
 • Each metric pane's bottom border says what it covers, in local time. [b]Current state[/b]:
-  the latest poll's gauges. [b]Last minute[/b]: the last complete minute ("rows may still
-  arrive" for the first seconds after it: the bot inserts in batches). [b]Last 10 minutes[/b]
+  the latest poll's gauges. [b]Last minute[/b]: the last complete minute ("may grow" for the
+  first seconds after it: the bot inserts its events in batches). [b]Last 10 minutes[/b]
   and [b]All time[/b] (since the run start): totals, and average / maximum for the gauges.
   At the start botmon reads the minutes just before the run, so early on Last 10 minutes can
   be larger than All time: its border says how many minutes lie before the run.
 • Trends: one column per minute (up to 60), oldest left; [b]·[/b] is a minute without data
   (before the run, or a gap), [b]▁[/b] a real zero. Bars are scaled from zero.
 • While the database is down the gauges keep the last poll's values, greyed, and the border
-  says from when (▲ last values); the positions table says the same.
+  says from when (▲ last poll, before hh:mm:ss); the positions table says the same.
 • Problem counters at zero are dim; non-zero ones are marked [b]▲[/b] (red: act now, yellow: look).
 • [b]—[/b] is a figure this bot gives no source for (never a confident 0): the list below,
   and the row's tooltip, say why.

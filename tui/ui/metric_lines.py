@@ -221,17 +221,17 @@ def subtitle(window: str, view: MetricsView) -> str:
     it must fit a pane's border at 120 columns."""
     if window == "current":
         if not view.db_up:
-            return f"▲ last values, from before {fmt.clock(view.db_down_since)}: DB down"
+            return f"▲ last poll, before {fmt.clock(view.db_down_since)}"  # the header: DB DOWN
         return f"at {fmt.clock(view.now)}"
-    if window == "all_time":
-        return f"since {fmt.clock(view.run_start)} (run start)"
+    if window == "all_time":  # to now: it holds the minute in progress, Last 10 minutes not
+        return f"{fmt.clock(view.run_start)} (run start) → {fmt.clock(view.now)}"
     start, end = _span(view, window)
     text = f"{_hm(start)}–{_hm(end)}"
     before = _before_run(view, start, end)
     if before:
         text += f" · {before}"
     if window == "last_minute" and not view.windows.get(window, {}).get("minute_complete", 1):
-        text += " · rows may still arrive"
+        text += " · may grow"  # the bot inserts in batches 0-5 s late
     return text
 
 

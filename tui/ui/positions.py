@@ -41,9 +41,9 @@ def position_cells(position: OpenPosition, now: datetime, aged_after_s: float, r
     pnl = position.pnl_percent
     pnl_style = palette.plain if not pnl else (palette.good if pnl > 0 else palette.loss)
     if protected:
-        sl = Text("✓ yes", style=palette.good)
+        sl = Text("✓", style=palette.good)
     else:
-        sl = Text(MARK + "none", style=palette.bad)
+        sl = Text(MARK + "no", style=palette.bad)
     ts = _trailing(position, palette)
     side = (position.side or "?").lower()
     return (
@@ -52,7 +52,7 @@ def position_cells(position: OpenPosition, now: datetime, aged_after_s: float, r
         Cell(side),
         # Oldest first by default: age in seconds, unknown ages last.
         Cell(age_text, sort_key=age_s if age_s is not None else -1.0),
-        Cell(Text(fmt.percent(pnl), style=pnl_style),
+        Cell(Text(fmt.signed(pnl), style=pnl_style),  # the header says %
              sort_key=pnl if pnl is not None else float("inf")),
         Cell(sl, sort_key=(protected, position.stop_loss_price or 0.0)),
         ts,
@@ -89,8 +89,9 @@ class PositionsTable(KeyedTable):
 
     COLUMNS = (("symbol", "Symbol"), ("exchange", "Exch"), ("side", "Side"), ("age", "Age"),
                ("pnl", "PnL %"), ("sl", "SL"), ("ts", "Trailing"), ("status", "Status"))
-    # Fits 80 columns: longer values (a 20-character symbol, "pending_entry") end in "…".
-    WIDTHS = {"symbol": 12, "exchange": 7, "ts": 9, "status": 11}
+    # Fits 80 columns with a scrollbar: longer values (a 20-character symbol, "pending_entry",
+    # "triggered") end in "…".
+    WIDTHS = {"symbol": 12, "exchange": 7, "ts": 8, "status": 10}
     BINDINGS = [
         Binding("o", "cycle_sort", "Sort", id="positions.sort"),
         Binding("r", "reverse_sort", "Reverse", id="positions.reverse"),
