@@ -14,7 +14,11 @@ For each: the number of polls, the recorded poll latency (p50 / p95 / max, what 
 starts (the poll interval is 0.2 s). With one shared loop a poll waits for the repaint and the
 wait is measured as database latency.
 
-    python bench/ui_poll_latency.py [--seconds 10] [--block-ms 300] [--period-ms 500]
+With ``--busy`` the block computes instead of sleeping: it holds the GIL as Python rendering
+does, and the recorder thread then shares the interpreter with it (Python switches threads every
+5 ms), which a separate process (issue 13) would not.
+
+    python bench/ui_poll_latency.py [--seconds 10] [--block-ms 300] [--period-ms 500] [--busy]
 """
 
 from __future__ import annotations
@@ -37,8 +41,15 @@ from tui.recorder import Recorder
 from tui.ui.app import BotmonApp
 
 
+def spin(seconds: float) -> None:
+    """Hold the CPU and the GIL like Python rendering code does (time.sleep would release it)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        sum(range(1000))
+
+
 async def measure(dsn: str, out: Path, arrangement: str, seconds: float, block_s: float,
-                  period_s: float) -> dict:
+                  period_s: float, busy: bool) -> dict:
     config = load_config(environ={}, overrides={"database.dsn": dsn, "poll.interval_s": 0.2})
     monitor = Monitor(config, RunDir.create(config, out=str(out)), duration_s=None)
     polls: list[tuple[float, float]] = []  # (started, recorded latency ms)
@@ -62,7 +73,8 @@ async def measure(dsn: str, out: Path, arrangement: str, seconds: float, block_s
         end = time.perf_counter() + seconds
         rng = random.Random(7)
         while time.perf_counter() < end:
-            time.sleep(block_s)  # the slow repaint: nothing else runs on this loop
+            # The slow repaint: nothing else runs on this loop.
+            (spin if busy else time.sleep)(block_s)
             # At a random phase to the polls, as a resize or a redraw comes.
             await asyncio.sleep(rng.uniform(0.0, 2 * (period_s - block_s)))
         await pilot.press("q", "n")
@@ -88,13 +100,14 @@ async def main(args: argparse.Namespace) -> None:
         dsn = create_bot_database(server, "uibench")
         print(f"uptime: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} "
               f"{os.getloadavg()[2]:.2f} (load 1/5/15 min), {os.cpu_count()} cores")
+        how = "busy (CPU, holding the GIL)" if args.busy else "asleep (GIL released)"
         print(f"the app's loop blocked {args.block_ms} ms every {args.period_ms} ms for "
-              f"{args.seconds:.0f} s; poll interval 0.2 s")
+              f"{args.seconds:.0f} s, {how}; poll interval 0.2 s")
         print(f"{'arrangement':<12} {'polls':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
               f"{'max gap s':>10}")
         for arrangement in ("thread", "shared"):
             found = await measure(dsn, root / arrangement, arrangement, args.seconds,
-                                  args.block_ms / 1000, args.period_ms / 1000)
+                                  args.block_ms / 1000, args.period_ms / 1000, args.busy)
             print(f"{arrangement:<12} {found['polls']:>6} {found['p50']:>8.1f} "
                   f"{found['p95']:>8.1f} {found['max']:>8.1f} {found['gap']:>10.2f}")
     finally:
@@ -107,4 +120,6 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--block-ms", type=int, default=300)
     parser.add_argument("--period-ms", type=int, default=500)
+    parser.add_argument("--busy", action="store_true",
+                        help="block by computing (holds the GIL) instead of sleeping")
     asyncio.run(main(parser.parse_args()))
