@@ -177,3 +177,20 @@ def test_unavailable_gauges_are_dashes_too():
                                unavailable=MappingProxyType({"aged": "no opened_at column"}))
     aged = next(line for line in current_lines(view) if line.key == "aged")
     assert aged.text == "—" and aged.quiet and aged.note == "no opened_at column"
+
+
+def test_a_fresh_position_without_a_stop_loss_is_new_as_the_gauge_counts_it():
+    """The gauge gives a fresh position positions.unprotected_grace_s to get its stop-loss
+    recorded; the table agrees with it instead of marking ▲ no while the gauge says 0."""
+    from tui.ui.positions import position_cells
+    from tui.ui.table import Palette
+
+    view = synthetic_store().view(NOW)
+    naked = next(p for p in view.positions if not p.has_stop_loss)
+    fresh = dataclasses.replace(naked, opened_at=NOW - timedelta(seconds=30))
+    palette = Palette({})
+    cells = position_cells(fresh, NOW, view.aged_after_s, "flag", palette, grace_s=180)
+    assert cells[5].text.plain == "new" and cells[5].text.style == palette.muted
+    old = position_cells(naked, NOW, view.aged_after_s, "flag", palette, grace_s=180)
+    assert old[5].text.plain == "▲ no"
+    assert old[5].sort_key < cells[5].sort_key  # past the grace sorts first

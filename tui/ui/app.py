@@ -121,6 +121,7 @@ class BotmonApp(AuditActions, App[str]):
             yield AlertsPane(self.alerts_loaded, id="alerts")
             with Horizontal(id="lower"):
                 positions = PositionsTable(self.config.positions.stop_loss_check,
+                                           self.config.positions.unprotected_grace_s,
                                            id="positions")
                 positions.border_title = "Open positions"
                 yield positions

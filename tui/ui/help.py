@@ -30,7 +30,8 @@ READING = """\
   and the row's tooltip, say why.
 • [b]Alerts[/b]: enter on an alert shows its runbook and the affected items (which symbols,
   for how long); [b]a[/b] acknowledges it.
-• [b]Positions[/b]: open positions; ▲ marks aged rows and missing stop-losses.
+• [b]Positions[/b]: open positions; ▲ marks aged rows and missing stop-losses ("new": a fresh
+  position still within the stop-loss grace, not yet counted as without SL).
   [b]o[/b] cycles the sort, [b]r[/b] reverses it (or click a column header).
 • [b]Events[/b]: the bot's notable events, newest first (price ticks left out); ✖ errors.
 • [b]Bot log[/b] (when a log is followed): its latest lines, errors ✖ and warnings ▲;

@@ -30,8 +30,12 @@ SORTS: dict[str, str] = {
 _COLUMN_OF = {"symbol": 0, "exchange": 1, "age": 3, "pnl": 4, "sl": 5, "ts": 6}
 
 
+# The SL column's order: missing past the grace first, then missing within it, then protected.
+MISSING, NEW, PROTECTED = 0, 1, 2
+
+
 def position_cells(position: OpenPosition, now: datetime, aged_after_s: float, rule: str,
-                   palette: Palette) -> tuple[Cell, ...]:
+                   palette: Palette, grace_s: float = 0.0) -> tuple[Cell, ...]:
     age_s = (now - position.opened_at).total_seconds() if position.opened_at else None
     aged = age_s is not None and age_s > aged_after_s
     protected = has_stop_loss(position, rule)
@@ -41,9 +45,13 @@ def position_cells(position: OpenPosition, now: datetime, aged_after_s: float, r
     pnl = position.pnl_percent
     pnl_style = palette.plain if not pnl else (palette.good if pnl > 0 else palette.loss)
     if protected:
-        sl = Text("✓", style=palette.good)
+        sl, rank = Text("✓", style=palette.good), PROTECTED
+    elif age_s is not None and age_s < grace_s:
+        # As the gauge counts it: a fresh position gets positions.unprotected_grace_s to have
+        # its stop-loss recorded (the bot's protection sync runs every 120 s).
+        sl, rank = Text("new", style=palette.muted), NEW
     else:
-        sl = Text(MARK + "no", style=palette.bad)
+        sl, rank = Text(MARK + "no", style=palette.bad), MISSING
     ts = _trailing(position, palette)
     side = (position.side or "?").lower()
     return (
@@ -54,7 +62,7 @@ def position_cells(position: OpenPosition, now: datetime, aged_after_s: float, r
         Cell(age_text, sort_key=age_s if age_s is not None else -1.0),
         Cell(Text(fmt.signed(pnl), style=pnl_style),  # the header says %
              sort_key=pnl if pnl is not None else float("inf")),
-        Cell(sl, sort_key=(protected, position.stop_loss_price or 0.0)),
+        Cell(sl, sort_key=(rank, position.stop_loss_price or 0.0)),
         ts,
         Cell(Text(position.status or "?", style=palette.muted if position.status == "active"
                   else palette.warn)),
@@ -103,9 +111,11 @@ class PositionsTable(KeyedTable):
             self.sort = sort
             self.reverse = reverse
 
-    def __init__(self, stop_loss_rule: str = "flag", **kwargs: Any) -> None:
+    def __init__(self, stop_loss_rule: str = "flag", grace_s: float = 0.0,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rule = stop_loss_rule
+        self.grace_s = grace_s
         self.sort_name = "risk"
         self.sort_reversed = False
         self._view: MetricsView | None = None
@@ -113,7 +123,8 @@ class PositionsTable(KeyedTable):
     def show(self, view: MetricsView) -> None:
         self._view = view
         rows = [(str(p.id), position_cells(p, view.now, view.aged_after_s, self.rule,
-                                           self.palette)) for p in view.positions]
+                                           self.palette, self.grace_s))
+                for p in view.positions]
         key, reverse = sort_function(self.sort_name)
         # A cursor left on the first row stays there: a position that sorts to the top (a new
         # one without a stop-loss) must be seen, not hidden above the viewport.
