@@ -16,6 +16,7 @@ from rich.cells import cell_len
 from tests.test_ui_support import (ALL_TIME, CURRENT, NOTABLE_RUN_EVENTS, db_now,
                                    history_events, insert_events, make_monitor, open_in_run,
                                    run_events, seed_positions, static_text)
+from tui.recorder import Recorder
 from tui.store.buckets import minute_of
 from tui.ui.app import BotmonApp
 from tui.ui.events import EventStream
@@ -58,7 +59,7 @@ def header_text(app) -> str:
 
 async def test_panes_show_what_the_database_implies(scenario, bot_db):
     monitor, first, view, ids = scenario
-    app = BotmonApp(monitor, first, autostart=False)
+    app = BotmonApp(Recorder.here(monitor), first, autostart=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await show(app, pilot, view)
         current = app.query_one("#pane-current", MetricPane).values()
@@ -103,7 +104,7 @@ async def test_panes_show_what_the_database_implies(scenario, bot_db):
         assert sorted(table.keys) == sorted([ada] + [str(ids[s]) for s in (
             "BTCUSDT", "ETHUSDT", "SOLUSDT")])
         eth = table.cells(str(ids["ETHUSDT"]))
-        assert eth[5].text.plain == "▲ none" and eth[2].text.plain == "short"
+        assert eth[5].text.plain == "▲ no" and eth[2].text.plain == "short"
         sol = table.cells(str(ids["SOLUSDT"]))
         assert sol[3].text.plain.startswith("▲ 4h")  # aged row marked
         assert sol[6].text.plain == "active ✓"  # trailing_stop_state
@@ -123,7 +124,7 @@ async def test_panes_show_what_the_database_implies(scenario, bot_db):
 
 async def test_s_writes_a_manual_snapshot_and_shows_the_path(scenario):
     monitor, first, view, _ids = scenario
-    app = BotmonApp(monitor, first, autostart=False)
+    app = BotmonApp(Recorder.here(monitor), first, autostart=False)
     toasts: list[str] = []
     notify = app.notify
     app.notify = lambda message, **kw: (toasts.append(f"{kw.get('title')}: {message}"),
@@ -143,7 +144,7 @@ async def test_s_writes_a_manual_snapshot_and_shows_the_path(scenario):
 
 async def test_q_writes_the_report_then_exits(scenario):
     monitor, first, view, _ids = scenario
-    app = BotmonApp(monitor, first, autostart=False)
+    app = BotmonApp(Recorder.here(monitor), first, autostart=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await show(app, pilot, view)
         await pilot.press("q", "n")  # no export: the final report only
@@ -156,7 +157,7 @@ async def test_q_writes_the_report_then_exits(scenario):
 
 async def test_p_freezes_the_display_while_recording_continues(scenario, bot_db):
     monitor, first, view, ids = scenario
-    app = BotmonApp(monitor, first, autostart=False)
+    app = BotmonApp(Recorder.here(monitor), first, autostart=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await show(app, pilot, view)
         pane = app.query_one("#pane-all-time", MetricPane)
@@ -180,7 +181,7 @@ async def test_p_freezes_the_display_while_recording_continues(scenario, bot_db)
 
 async def test_tables_update_in_place_and_keep_the_selection(scenario, bot_db):
     monitor, first, view, ids = scenario
-    app = BotmonApp(monitor, first, autostart=False)
+    app = BotmonApp(Recorder.here(monitor), first, autostart=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await show(app, pilot, view)
         table = app.query_one(PositionsTable)
@@ -202,7 +203,7 @@ async def test_tables_update_in_place_and_keep_the_selection(scenario, bot_db):
         await conn.close()
         await show(app, pilot, await monitor.step())
         assert calls == []  # no row added, removed or cleared: cells updated in place
-        assert table.cells(str(ids["BTCUSDT"]))[4].text.plain == "-2.50%"
+        assert table.cells(str(ids["BTCUSDT"]))[4].text.plain == "-2.50"
         assert table.selected_key() == str(ids["BTCUSDT"])
 
         await pilot.press("o")  # sort by symbol: the selection follows its row
@@ -218,7 +219,7 @@ async def test_tables_update_in_place_and_keep_the_selection(scenario, bot_db):
 
 async def test_help_palette_focus_and_remapped_keys(scenario):
     monitor, first, view, _ids = scenario
-    app = BotmonApp(monitor, first, autostart=False)
+    app = BotmonApp(Recorder.here(monitor), first, autostart=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await show(app, pilot, view)
         await pilot.press("question_mark")
@@ -260,7 +261,7 @@ async def test_help_palette_focus_and_remapped_keys(scenario):
 @pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 50)])
 async def test_layouts_never_cut_a_value(scenario, size):
     monitor, first, view, _ids = scenario
-    app = BotmonApp(monitor, first, autostart=False)
+    app = BotmonApp(Recorder.here(monitor), first, autostart=False)
     async with app.run_test(size=size) as pilot:
         await show(app, pilot, view)
         width = size[0]

@@ -8,6 +8,7 @@ import pytest
 from textual.widgets import Markdown, TextArea
 
 from tests.test_ui_support import FakeClock, make_monitor, static_text
+from tui.recorder import Recorder
 from tui.ui.app import BotmonApp
 from tui.ui.export import QUESTION, QuitPrompt
 from tui.ui.note_screen import NoteScreen, reminder
@@ -41,7 +42,7 @@ async def type_into(pilot, area: TextArea, text: str) -> None:
 
 async def test_n_saves_the_hour_note_and_saving_again_replaces_it(monitor):
     monitor, view = monitor
-    app = BotmonApp(monitor, view, autostart=False)
+    app = BotmonApp(Recorder.here(monitor), view, autostart=False)
     toasts = with_toasts(app)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("n")
@@ -87,7 +88,7 @@ async def test_n_saves_the_hour_note_and_saving_again_replaces_it(monitor):
 
 async def test_the_header_reminds_of_a_missing_note(monitor):
     monitor, view = monitor
-    app = BotmonApp(monitor, view, autostart=False)
+    app = BotmonApp(Recorder.here(monitor), view, autostart=False)
     async with app.run_test(size=(160, 40)) as pilot:
         assert "missing" not in static_text(app.query_one("#header-problems"))
         monitor.test_clock.advance(3600 + 5)  # hour 1 is over, without a note
@@ -114,7 +115,7 @@ async def test_e_exports_in_a_worker_with_progress_while_keys_keep_working(monit
     import tui.outputs.audit_report as audit_report
 
     monitor, view = monitor
-    app = BotmonApp(monitor, view, autostart=False)
+    app = BotmonApp(Recorder.here(monitor), view, autostart=False)
     app.export_options = dict(FAST)
     toasts = with_toasts(app)
     started, release = threading.Event(), threading.Event()
@@ -149,7 +150,7 @@ async def test_e_exports_in_a_worker_with_progress_while_keys_keep_working(monit
 
 async def test_q_asks_to_export_then_writes_the_final_report(monitor):
     monitor, view = monitor
-    app = BotmonApp(monitor, view, autostart=False)
+    app = BotmonApp(Recorder.here(monitor), view, autostart=False)
     app.export_options = dict(FAST)
     steps: list[str] = []
     progress = app._export_progress
@@ -172,7 +173,7 @@ async def test_q_asks_to_export_then_writes_the_final_report(monitor):
 
 async def test_q_then_escape_keeps_running(monitor):
     monitor, view = monitor
-    app = BotmonApp(monitor, view, autostart=False)
+    app = BotmonApp(Recorder.here(monitor), view, autostart=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("q")
         await pilot.pause()
@@ -184,3 +185,72 @@ async def test_q_then_escape_keeps_running(monitor):
         await app.workers.wait_for_complete()
     assert app.return_value == "quit" and app.export_paths is None
     assert monitor.finished.exists()
+
+
+async def test_q_exports_the_audit_report_after_the_run_is_closed(monitor):
+    """The report exported on the way out is the final one: finished_by set, the totals
+    recounted, the last minute written, no gap invented for the minute in progress."""
+    import json
+
+    monitor, view = monitor
+    monitor.test_clock.advance(75)  # past a minute boundary: a minute is due, none written yet
+    app = BotmonApp(Recorder.here(monitor), view, autostart=False)
+    app.export_options = dict(FAST)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    assert app.return_value == "quit"
+    doc = json.loads(app.export_paths[1].read_text())
+    assert doc["run"]["finished_by"] == "quit"
+    assert doc["run"]["final_report"] == monitor.finished.name
+    assert doc["run"]["in_progress"] is False
+    assert doc["snapshots"]["gaps"] == []
+    assert doc["snapshots"]["recorded"] == doc["snapshots"]["expected"]
+
+
+async def test_escape_keeps_the_typed_note_as_a_draft(monitor):
+    monitor, view = monitor
+    app = BotmonApp(Recorder.here(monitor), view, autostart=False)
+    toasts = with_toasts(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await type_into(pilot, app.screen.query_one("#note-anomalies", TextArea),
+                        "SOLUSDT without SL at 10:41")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, NoteScreen)
+        assert any("Draft kept" in toast for toast in toasts)
+        path = monitor.run_dir.path / "hourly_observations.md"
+        assert not path.exists()  # not saved: a draft is no note
+
+        await pilot.press("q")  # quitting now would lose it: the prompt says so
+        await pilot.pause()
+        assert "unsaved note draft (hour 1)" in static_text(app.screen.query_one("#quit-drafts"))
+        await pilot.press("escape")
+        await pilot.pause()
+
+        await pilot.press("n")  # the draft comes back, marked as not saved
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert screen.query_one("#note-anomalies", TextArea).text == \
+            "SOLUSDT without SL at 10:41"
+        assert "unsaved draft restored" in static_text(screen.query_one("#note-status"))
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "SOLUSDT without SL at 10:41" in path.read_text()
+        assert app.drafts == {}
+
+        await pilot.press("n")  # saved: nothing typed, escape leaves no draft behind
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.drafts == {}

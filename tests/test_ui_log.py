@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from tests.test_ui_support import make_monitor, static_text
+from tui.recorder import Recorder
 from tui.ui.app import BotmonApp
 from tui.ui.log_pane import LogPane
 from tui.ui.messages import ViewUpdated
@@ -45,7 +46,7 @@ async def feed(monitor) -> object:
 
 async def test_new_log_lines_appear_in_place_and_l_filters(followed):
     monitor, first, log = followed
-    app = BotmonApp(monitor, first, autostart=False)
+    app = BotmonApp(Recorder.here(monitor), first, autostart=False)
     async with app.run_test(size=(120, 50)) as pilot:
         pane = app.query_one(LogPane)
         assert pane.has_class("-followed") and pane.display
@@ -89,7 +90,7 @@ async def test_new_log_lines_appear_in_place_and_l_filters(followed):
 async def test_without_a_log_the_pane_is_hidden(bot_db, tmp_path):
     monitor = make_monitor(bot_db, tmp_path)
     view = await monitor.open()
-    app = BotmonApp(monitor, view, autostart=False)
+    app = BotmonApp(Recorder.here(monitor), view, autostart=False)
     try:
         async with app.run_test(size=(120, 40)):
             assert not app.query_one(LogPane).has_class("-followed")

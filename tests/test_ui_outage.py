@@ -1,7 +1,7 @@
 """The app during a database outage: keys answer at once, `s` and `q` still work.
 
 These tests stop or freeze a PostgreSQL server, so they start their own (the session server is
-shared with every other test). The monitor loop runs for real in the app's worker.
+shared with every other test). The monitor runs for real, on its recorder thread.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from tests.test_ui_support import make_monitor, seed_positions, static_text
 from tests.conftest import embedded_server
 from tui.demo.embedded import create_bot_database
+from tui.recorder import Recorder
 from tui.ui.app import BotmonApp
 from tui.ui.header import StatusHeader
 from tui.ui.messages import ViewUpdated
@@ -116,8 +118,9 @@ async def test_keys_s_and_q_work_while_the_database_is_stopped(own_pg, own_db, t
     await seed_positions(own_db)
     monitor = make_monitor(own_db, tmp_path, wall=time.time,
                            **{"poll.interval_s": 0.2, "poll.max_backoff_s": 0.5})
-    first = await monitor.open()
-    app = BotmonApp(monitor, first)
+    recorder = Recorder.in_thread(monitor)
+    first = await recorder.request("open")
+    app = BotmonApp(recorder, first)
     views = Views()
     try:
         async with app.run_test(size=(120, 40), message_hook=views.hook) as pilot:
@@ -139,7 +142,7 @@ async def test_keys_s_and_q_work_while_the_database_is_stopped(own_pg, own_db, t
         report = json.loads(monitor.finished.read_text())
         assert report["finished_by"] == "quit"
     finally:
-        await monitor.close()
+        await recorder.shutdown()
         if not own_pg.running:
             own_pg.start()
 
@@ -150,12 +153,12 @@ async def test_keys_answer_while_a_poll_hangs_on_a_frozen_database(own_pg, own_d
     # the default 2 s the client gives up after 2.5 s, which is its own test in test_monitor).
     monitor = make_monitor(own_db, tmp_path, wall=time.time, **{
         "poll.interval_s": 0.2, "database.statement_timeout_ms": 60_000})
-    first = await monitor.open()
-    hanging = asyncio.Event()
+    recorder = Recorder.in_thread(monitor)
+    first = await recorder.request("open")
+    # Set on the recorder's thread, read here: threading events, not asyncio ones.
+    hanging, hanging_done = threading.Event(), threading.Event()
     frozen = False
     poll = monitor.poller.poll
-
-    hanging_done = asyncio.Event()
 
     async def watched_poll():
         if not frozen:
@@ -167,7 +170,7 @@ async def test_keys_answer_while_a_poll_hangs_on_a_frozen_database(own_pg, own_d
             hanging_done.set()
 
     monitor.poller.poll = watched_poll
-    app = BotmonApp(monitor, first)
+    app = BotmonApp(recorder, first)
     views = Views()
     pids: list[int] = []
     try:
@@ -176,7 +179,7 @@ async def test_keys_answer_while_a_poll_hangs_on_a_frozen_database(own_pg, own_d
             pids = server_pids(own_pg)
             signal_server(pids, signal.SIGSTOP)  # the server stops answering: a hung database
             frozen = True
-            await asyncio.wait_for(hanging.wait(), 30)
+            assert await asyncio.to_thread(hanging.wait, 30)
             clock = ActionClock(app)
             times = {key: await clock.latency(pilot, key) for key in KEYS}
             assert max(times.values()) < 0.1, f"keys answered in {times} during a hung poll"
@@ -190,4 +193,4 @@ async def test_keys_answer_while_a_poll_hangs_on_a_frozen_database(own_pg, own_d
         assert monitor.finished is not None and monitor.finished.exists()
     finally:
         signal_server(pids, signal.SIGCONT)
-        await monitor.close()
+        await recorder.shutdown()

@@ -1,4 +1,7 @@
-"""run_app end to end (headless): signals, the planned duration, a crashing source, bursts."""
+"""run_app end to end: signals, the planned end, a crashing source, an app crash, bursts.
+
+The monitor runs on a recorder thread of its own, as in the real app (tui/recorder.py).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +15,14 @@ import pytest
 
 from tests.test_ui_support import (FakeClock, insert_events, make_monitor, seed_positions,
                                    static_text)
+from tui.recorder import Recorder
 from tui.store.store import STREAM_CAP
-from tui.ui import app as app_module
+from tui.recorder import LoopFailed, RunFinished, ViewFrame
 from tui.ui.app import BotmonApp, run_app
 from tui.ui.events import EventStream
+from tui.ui.export import QUESTION_AT_END, FinishedScreen, QuitPrompt
 from tui.ui.header import StatusHeader
-from tui.ui.messages import ViewUpdated
+from tui.ui.messages import RecorderSaid, ViewUpdated
 from tui.ui.metric_pane import MetricPane
 
 
@@ -33,50 +38,86 @@ class TickingClock(FakeClock):
         return self.t
 
 
+async def threaded(monitor) -> tuple[Recorder, object]:
+    """The app's arrangement: the monitor opened on a recorder thread of its own."""
+    recorder = Recorder.in_thread(monitor)
+    return recorder, await recorder.request("open")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 async def test_a_signal_ends_the_run_like_q(bot_db, tmp_path, monkeypatch, sig):
     await seed_positions(bot_db)
     monitor = make_monitor(bot_db, tmp_path, wall=time.time)
-    first = await monitor.open()
-    post_view = BotmonApp._post_view
+    recorder, first = await threaded(monitor)
+    take_frame = BotmonApp._take_frame
     sent: list[bool] = []
 
-    def post_then_signal(self, view):
-        post_view(self, view)
-        if not sent:  # the app runs and the loop feeds it: now the operator's shell sends it
-            sent.append(True)
+    def frame_then_signal(self, frame):
+        take_frame(self, frame)
+        if not sent and isinstance(frame, ViewFrame):
+            sent.append(True)  # the app runs and the recorder feeds it: now the shell sends it
             os.kill(os.getpid(), sig)
 
-    monkeypatch.setattr(BotmonApp, "_post_view", post_then_signal)
+    monkeypatch.setattr(BotmonApp, "_take_frame", frame_then_signal)
     try:
-        finished_by = await asyncio.wait_for(run_app(monitor, first, headless=True), 60)
+        ending = await asyncio.wait_for(run_app(recorder, first, headless=True), 60)
     finally:
-        await monitor.close()
-    assert finished_by == f"signal {sig.name}"
-    report = json.loads(monitor.finished.read_text())
+        await recorder.shutdown()
+    assert ending.finished_by == f"signal {sig.name}"
+    report = json.loads(ending.report.read_text())
     assert report["finished_by"] == f"signal {sig.name}"
+    assert ending.export is None  # a signal never waits for an export
     # The handlers are gone with the app: the default action is back.
     assert signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler)
 
 
-async def test_the_planned_duration_ends_the_app_with_the_report(bot_db, tmp_path):
+async def test_the_planned_end_closes_the_run_offers_the_export_and_waits_for_a_key(
+        bot_db, tmp_path):
     await seed_positions(bot_db)
     monitor = make_monitor(bot_db, tmp_path, duration_s=1.0, wall=TickingClock(0.5),
                            **{"run.snapshot_grace_s": 0.0})
-    first = await monitor.open()
+    recorder, first = await threaded(monitor)
+    recorder.export_options = {"use_db": False, "use_logs": False}
+    app = BotmonApp(recorder, first)
+    ended = asyncio.Event()
+
+    def hook(message):
+        if isinstance(message, RecorderSaid) and isinstance(message.frame, RunFinished):
+            ended.set()
+
     try:
-        finished_by = await asyncio.wait_for(run_app(monitor, first, headless=True), 60)
+        async with app.run_test(size=(120, 40), message_hook=hook) as pilot:
+            await asyncio.wait_for(ended.wait(), 60)
+            await pilot.pause()
+            # The run is closed, and the app did not just exit: it offers the export.
+            assert monitor.finished is not None and monitor.finished.exists()
+            assert isinstance(app.screen, QuitPrompt) and app.screen.at_end
+            assert static_text(app.screen.query_one("#quit-question")) == QUESTION_AT_END
+            await pilot.press("enter")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            # The final state stays on screen under a box that says where everything is.
+            assert isinstance(app.screen, FinishedScreen)
+            text = static_text(app.screen.query_one("#finished-text"))
+            assert str(monitor.finished) in text and str(app.export_paths[0]) in text
+            assert app.query_one("#pane-all-time", MetricPane).values()  # still there
+            assert app.is_running
+            await pilot.press("x")  # any key
+            await pilot.pause()
+        assert app.return_value == "duration"
     finally:
-        await monitor.close()
-    assert finished_by == "duration"
+        await recorder.shutdown()
     assert json.loads(monitor.finished.read_text())["finished_by"] == "duration"
+    audit = json.loads(app.export_paths[1].read_text())
+    assert audit["run"]["finished_by"] == "duration"
+    assert audit["run"]["final_report"] == monitor.finished.name
 
 
-async def test_a_crashing_source_shows_red_and_restarts(bot_db, tmp_path, monkeypatch):
-    monkeypatch.setattr(app_module, "RESTART_DELAY_S", 600.0)  # the test restarts it itself
+async def test_a_crashing_source_shows_red_and_restarts(bot_db, tmp_path):
     await seed_positions(bot_db)
     monitor = make_monitor(bot_db, tmp_path, wall=time.time, **{"poll.interval_s": 0.2})
-    first = await monitor.open()
+    recorder, first = await threaded(monitor)
+    recorder.restart_delay_s = 600.0  # the test restarts it itself
     tick = monitor.tick
     crashes: list[bool] = []
 
@@ -87,11 +128,11 @@ async def test_a_crashing_source_shows_red_and_restarts(bot_db, tmp_path, monkey
         return await tick(now)
 
     monitor.tick = flaky_tick
-    app = BotmonApp(monitor, first)
+    app = BotmonApp(recorder, first)
     failed, recovered = asyncio.Event(), asyncio.Event()
 
     def hook(message):
-        if isinstance(message, app_module.Worker.StateChanged) and message.state.name == "ERROR":
+        if isinstance(message, RecorderSaid) and isinstance(message.frame, LoopFailed):
             failed.set()
         if isinstance(message, ViewUpdated) and failed.is_set():
             recovered.set()
@@ -103,7 +144,7 @@ async def test_a_crashing_source_shows_red_and_restarts(bot_db, tmp_path, monkey
             problems = static_text(app.query_one("#header-problems"))
             assert "SOURCE FAILED" in problems and "disk full" in problems
             await pilot.press("p", "p")  # the app is alive
-            app._restart_monitor()  # what the timer does after RESTART_DELAY_S
+            recorder.restart_now()  # what the delay does after RESTART_DELAY_S
             await asyncio.wait_for(recovered.wait(), 30)
             await pilot.pause()
             assert "SOURCE FAILED" not in static_text(app.query_one("#header-problems"))
@@ -112,31 +153,32 @@ async def test_a_crashing_source_shows_red_and_restarts(bot_db, tmp_path, monkey
             await app.workers.wait_for_complete()
         assert app.return_value == "quit" and monitor.finished.exists()
     finally:
-        await monitor.close()
+        await recorder.shutdown()
 
 
 async def test_an_app_crash_still_writes_the_report(bot_db, tmp_path, monkeypatch):
     await seed_positions(bot_db)
     monitor = make_monitor(bot_db, tmp_path, wall=time.time)
-    first = await monitor.open()
+    recorder, first = await threaded(monitor)
 
     def broken(self, message):
         raise ValueError("a bug in a pane")
 
     monkeypatch.setattr(BotmonApp, "on_view_updated", broken)
     try:
-        finished_by = await asyncio.wait_for(run_app(monitor, first, headless=True), 60)
+        ending = await asyncio.wait_for(run_app(recorder, first, headless=True), 60)
     finally:
-        await monitor.close()
-    assert finished_by.startswith("error")
-    assert monitor.finished is not None and monitor.finished.exists()
+        await recorder.shutdown()
+    assert ending.finished_by.startswith("error")
+    assert ending.report is not None and ending.report.exists()
+    assert monitor.finished == ending.report
 
 
 async def test_a_burst_of_5000_events_renders_without_stalling(bot_db, tmp_path):
     ids = await seed_positions(bot_db)
     monitor = make_monitor(bot_db, tmp_path)
     first = await monitor.open()
-    app = BotmonApp(monitor, first, autostart=False)
+    app = BotmonApp(Recorder.here(monitor), first, autostart=False)
     kinds = ("position_created", "position_updated", "stop_loss_placed", "order_filled",
              "position_updated", "position_updated", "health_check_failed")
     try:

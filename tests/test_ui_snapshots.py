@@ -19,6 +19,7 @@ from tests.test_ui_support import T0, synthetic_store
 from tests.test_ui_units import ALERTS
 from tui.monitor import Monitor
 from tui.outputs.rundir import RunDir
+from tui.recorder import Recorder
 from tui.ui.app import BotmonApp
 
 pytest.importorskip("pytest_textual_snapshot")
@@ -38,7 +39,7 @@ def app_for(view, theme: str | None = None) -> BotmonApp:
     store = synthetic_store()
     monitor = Monitor(store.config, RunDir(Path("/srv/audit/botmon-runs/20251015_110000")),
                       duration_s=8 * 3600)
-    app = BotmonApp(monitor, view, autostart=False)
+    app = BotmonApp(Recorder.here(monitor), view, autostart=False)
     if theme:
         app.theme = theme
     return app

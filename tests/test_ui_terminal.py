@@ -29,6 +29,7 @@ from tests.test_ui_support import T0, synthetic_store
 from tui.config import load_config
 from tui.monitor import Monitor
 from tui.outputs.rundir import RunDir
+from tui.recorder import Recorder
 from tui.ui.app import run_app
 
 out = Path(sys.argv[1])
@@ -42,8 +43,10 @@ monitor.store = store
 monitor.clock.offset = now.timestamp() - time.time()  # the store's (pinned) database clock
 
 async def main():
-    finished_by = await run_app(monitor, store.view(now))
-    (out / "finished_by").write_text(finished_by)
+    recorder = Recorder.in_thread(monitor)
+    ending = await run_app(recorder, store.view(now))
+    await recorder.shutdown()
+    (out / "finished_by").write_text(ending.finished_by)
 
 asyncio.run(main())
 """

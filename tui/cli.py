@@ -241,9 +241,16 @@ async def _monitor_main(config, run_dir, duration_s, printer, headless: bool, ba
 
     monitor = Monitor(config, run_dir, duration_s=duration_s,
                       alerts=alert_engine(config, run_dir))
+    # The full-screen app keeps the monitor on a thread and event loop of its own (the
+    # recorder), so redraws never delay a poll or inflate its latency (tui/recorder.py).
+    recorder = None
+    if not headless:
+        from tui.recorder import Recorder
+
+        recorder = Recorder.in_thread(monitor)
     stop = asyncio.Event()
     async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(monitor.close)
+        stack.push_async_callback(recorder.shutdown if recorder else monitor.close)
         # Before anything is printed: a SIGTERM from here on ends the run with its report. The
         # app installs its own handlers, so in app mode these only cover the opening phase.
         signals = contextlib.ExitStack()
@@ -254,7 +261,10 @@ async def _monitor_main(config, run_dir, duration_s, printer, headless: bool, ba
 
             for line in attach_outputs(config, monitor, stack):  # /metrics, notifications
                 printer.say(line)
-            view = await (monitor.resume() if resume else monitor.open())
+            if recorder is not None:
+                view = await recorder.request("open", resume=resume)
+            else:
+                view = await (monitor.resume() if resume else monitor.open())
         except BaseException:
             if not resume:
                 run_dir.discard()  # nothing was monitored: leave no empty run behind
@@ -262,9 +272,9 @@ async def _monitor_main(config, run_dir, duration_s, printer, headless: bool, ba
         _note_sources(run_dir, config, demo=background is not None)
         if background is not None and not stop.is_set():
             await stack.enter_async_context(background())
-        if not headless and stop.is_set():
-            path = await monitor.finish(f"signal {received[0]}")  # stopped while opening
-            printer.say(f"final report: {path}", "bold")
+        if recorder is not None and stop.is_set():
+            path = await recorder.request("finish", finished_by=f"signal {received[0]}")
+            printer.say(f"final report: {path}", "bold")  # stopped while opening
             return 0
         if headless:
             end = (view.run_end.astimezone().strftime("%H:%M:%S") if view.run_end
@@ -277,11 +287,19 @@ async def _monitor_main(config, run_dir, duration_s, printer, headless: bool, ba
             from tui.ui.app import run_app
 
             signals.close()  # the app handles SIGTERM/SIGHUP/SIGINT from here on
-            finished_by = await run_app(monitor, view)
-            path = await monitor.finish(finished_by)
-            printer.say(f"final report: {path}", "bold")
+            ending = await run_app(recorder, view)
+            if ending.report is not None:
+                printer.say(f"final report: {ending.report}", "bold")
+            else:
+                printer.say(f"botmon: the final report could not be written: "
+                            f"{ending.report_error}", "bold red")
+            if ending.export is not None:
+                printer.say(f"audit report: {ending.export[0]}", "bold")
+            elif ending.export_error:
+                printer.say(f"audit report failed: {ending.export_error} (botmon report "
+                            f"{run_dir.path} builds it again)", "bold red")
             printer.say(f"run directory: {run_dir.path}")
-            code = 0
+            code = 0 if ending.report is not None else 1
         if background is not None:
             await _keep_database_analysis(config, monitor, printer)
         return code

@@ -1,9 +1,17 @@
-"""The headless per-minute block, like the old console monitor, without its defects."""
+"""The headless per-minute block, like the old console monitor, without its defects.
+
+Everything in one block is read from one view: the gauges, the counters and the alert lines are
+one moment's numbers. An alert kept firing after its condition cleared (``keep_firing_for``)
+says so next to the value it now sees, so "without SL 0" above "3 open positions without a
+stop-loss" is never left unexplained.
+"""
 
 from __future__ import annotations
 
+import operator
+import re
 from datetime import datetime
-from typing import Mapping
+from typing import Any, Iterable, Mapping
 
 from rich.console import Console
 from rich.text import Text
@@ -75,8 +83,11 @@ def _join(parts: list[tuple[str, str, bool]]) -> Text:
     return text
 
 
-def _gauges(values: Mapping[str, float], exchanges: tuple[str, ...], window: bool) -> Text:
+def _gauges(values: Mapping[str, float], exchanges: tuple[str, ...], window: bool,
+            missing: Mapping[str, str] = {}) -> Text:
     def g(name: str) -> str:
+        if name in missing:
+            return NO_SOURCE
         if window:
             return f"avg {_n(values.get(name + '_avg'), 1)} max {_n(values.get(name + '_max'))}"
         return _n(values.get(name))
@@ -91,7 +102,7 @@ def _gauges(values: Mapping[str, float], exchanges: tuple[str, ...], window: boo
                   ("aged", g("aged"), bool(aged))])
 
 
-def minute_block(view: MetricsView, alerts: list[str] | None = None) -> list[Text]:
+def minute_block(view: MetricsView, alerts: Iterable[str | Text] | None = None) -> list[Text]:
     cur = view.windows["current"]
     stamp = view.now.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     db = (f"db OK {_n(cur.get('poll_ms'), 1)} ms" if view.db_up
@@ -102,8 +113,12 @@ def minute_block(view: MetricsView, alerts: list[str] | None = None) -> list[Tex
     head.append(db, style="bold green" if view.db_up else "bold red")
     head.append(f" · last bot event {_n(silent)} s ago" if silent is not None else "")
     lines = [head]
-    lines.append(Text("CURRENT STATE    ", style="cyan").append_text(
-        _gauges(cur, view.exchanges, window=False)))
+    current = Text("CURRENT STATE    ", style="cyan").append_text(
+        _gauges(cur, view.exchanges, window=False, missing=view.unavailable))
+    if not view.db_up:  # the gauges are the last poll's: say how old, never pass them as now
+        current.append(f"  (last values, from before {_time(view.db_down_since)}: "
+                       f"database down)", style="bold red")
+    lines.append(current)
     for label, window in (("LAST MINUTE      ", "last_minute"),
                           ("LAST 10 MINUTES  ", "last_10_minutes"),
                           ("ALL TIME         ", "all_time")):
@@ -113,7 +128,7 @@ def minute_block(view: MetricsView, alerts: list[str] | None = None) -> list[Tex
         lines.append(line)
         if window != "last_minute":
             lines.append(Text(" " * len(label)).append_text(
-                _gauges(values, view.exchanges, window=True)))
+                _gauges(values, view.exchanges, window=True, missing=view.unavailable)))
     everything = view.windows["all_time"]
     lines.append(Text(f"HEALTH           polls {_n(everything.get('polls'))}"
                       f" (failed {_n(everything.get('failed_polls'))}) · poll p50"
@@ -126,12 +141,111 @@ def minute_block(view: MetricsView, alerts: list[str] | None = None) -> list[Tex
             f"{name}: {reason}" for name, reason in sorted(view.unavailable.items())),
             style="dim"))
     for alert in alerts or []:
-        lines.append(Text(alert, style="bold yellow"))
+        lines.append(alert if isinstance(alert, Text) else Text(alert, style="bold yellow"))
     return lines
 
 
 def _time(ts: datetime | None) -> str:
     return ts.astimezone().strftime("%H:%M:%S") if ts else "?"
+
+
+# -- alerts -------------------------------------------------------------------------------------
+_CONDITION = re.compile(r"^(?P<window>\w+)\.(?P<metric>[\w.]+) (?P<op>>=|<=|==|!=|>|<) "
+                        r"(?P<threshold>-?[\d.,]+)")
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+        "==": operator.eq, "!=": operator.ne}
+
+
+def alert_metric(item: Any) -> tuple[str, str] | None:
+    """(window, metric) of an alert item's first condition ("current.unprotected > 0 for 3m")."""
+    metric = getattr(item, "metric", None)
+    if metric:
+        return getattr(item, "window", "current"), metric
+    found = _CONDITION.match(getattr(item, "condition", "") or "")
+    return (found["window"], found["metric"]) if found else None
+
+
+def still_holds(item: Any, view: MetricsView) -> tuple[bool, float | None] | None:
+    """Whether the item's first condition holds in ``view``, and the value it sees there;
+    None when the condition cannot be read."""
+    found = _CONDITION.match(getattr(item, "condition", "") or "")
+    if found is None:
+        return None
+    value = view.value(found["metric"], found["window"])
+    if value is None:
+        return False, None
+    return _OPS[found["op"]](value, float(found["threshold"].replace(",", ""))), value
+
+
+def affected_items(item: Any, view: MetricsView) -> tuple[str, ...]:
+    """What the alert is about (view.details of its metric): "ALLUSDT/bybit 4m12s", ..."""
+    where = alert_metric(item)
+    if where is None:
+        return ()
+    return tuple(view.details.get(where[1], ()))
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0.0, seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class AlertLines:
+    """The alert lines under a block, from the same view as the block.
+
+    Every block lists the pending and firing alerts. When an episode fires, its runbook and the
+    affected items follow once; when it resolves, one line says so.
+    """
+
+    def __init__(self) -> None:
+        self._fired: set[str] = set()
+        self._resolved: set[str] = set()
+
+    def lines(self, view: MetricsView) -> list[Text]:
+        out: list[Text] = []
+        for item in view.alerts:
+            if item.state == "resolved":
+                if item.key not in self._resolved:
+                    self._resolved.add(item.key)
+                    out.append(Text(f"{item.severity.upper():<8} resolved after "
+                                    f"{_duration(item.duration_s(view.now))}: {item.rule} "
+                                    f"(peak {_n(item.peak, 0) if item.peak is not None else '–'})",
+                                    style="dim"))
+                continue
+            style = "bold red" if item.severity == "critical" and item.state == "firing" \
+                else "bold yellow"
+            ack = " (acknowledged)" if item.acknowledged else ""
+            line = Text(f"{item.severity.upper():<8} {item.state} "
+                        f"{_duration(item.duration_s(view.now))}: {item.message}"
+                        f"  [{item.rule}: {item.condition}]{ack}", style=style)
+            seen = still_holds(item, view)
+            if item.state == "firing" and seen is not None and not seen[0]:
+                now = NO_SOURCE if seen[1] is None else _n(seen[1], 0)
+                line.append(f"  · cleared: now {now}, firing a little longer before it "
+                            f"resolves", style="dim")
+            out.append(line)
+            if item.state == "firing" and item.key not in self._fired:
+                self._fired.add(item.key)
+                out.extend(self._what_to_do(item, view))
+        return out
+
+    @staticmethod
+    def _what_to_do(item: Any, view: MetricsView) -> list[Text]:
+        lines = []
+        affected = affected_items(item, view)
+        lines.append(Text("    affected: " + (", ".join(affected) if affected else NO_SOURCE)))
+        runbook = (item.runbook or "").strip()
+        if runbook:
+            for index, text in enumerate(runbook.splitlines()):
+                lines.append(Text(("    runbook:  " if index == 0 else "              ")
+                                  + text.strip()))
+        else:
+            lines.append(Text(f"    runbook:  {NO_SOURCE}"))
+        return lines
 
 
 class ConsolePrinter:

@@ -76,7 +76,8 @@ class AlertsPane(Vertical):
     """A quiet line when nothing fires; the table when the engine reports anything.
 
     ``A`` (on the app) toggles firing only / all; ``a`` acknowledges the selected alert, which
-    stays listed but greyed and leaves the header's count.
+    stays listed but greyed and leaves the header's count; enter opens its runbook and the
+    affected items (tui/ui/alert_screen.py).
     """
 
     def __init__(self, engine_loaded: bool, **kwargs: Any) -> None:
@@ -116,7 +117,8 @@ class AlertsPane(Vertical):
         scope = " · firing only" if self.firing_only else ""
         self.border_subtitle = ((f"{firing} firing" if firing else
                                  f"{len(shown)} listed" if shown else "")
-                                + scope + (" · a ack · A all/firing" if shown else ""))
+                                + scope + (" · enter: what to do · a ack · A all/firing" if shown
+                                          else ""))
 
     def toggle_firing_only(self) -> bool:
         """The `A` key: list firing alerts only, or everything; returns the new setting."""

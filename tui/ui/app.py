@@ -1,8 +1,10 @@
 """The full-screen monitor: wiring only (workers, message routing, bindings).
 
-The monitor loop (:meth:`tui.monitor.Monitor.run`) runs in an exclusive worker on the app's
-event loop and posts one :class:`ViewUpdated` per view; a crash of that loop shows a red status
-and restarts it, never a dead app. Panes only read views; nothing here queries the database.
+This is the viewer side. The monitor (poller, store, rules, writers) is the recorder side and
+runs on a thread and event loop of its own (tui/recorder.py), so a slow repaint never delays a
+poll or inflates its latency. The app receives frames (views, a crashed loop, the end of the run)
+and sends actions (snapshot, note, acknowledge, export, finish), plain data both ways. Panes only
+read views; nothing here queries the database or touches the monitor.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -20,12 +23,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Footer
-from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
-from tui.monitor import Monitor
+from tui.recorder import ExportProgress, Frame, LoopFailed, Recorder, RunFinished, ViewFrame
 from tui.store.buckets import minute_of
 from tui.store.metrics import EventClassifier
 from tui.store.view import MetricsView
+from tui.ui.alert_screen import AlertScreen
 from tui.ui.alerts_pane import AlertTable, AlertsPane
 from tui.ui.audit_actions import AuditActions
 from tui.ui.events import EventStream
@@ -33,7 +36,7 @@ from tui.ui.focus import neighbour
 from tui.ui.header import HeaderState, StatusHeader
 from tui.ui.help import HelpScreen
 from tui.ui.log_pane import LogPane
-from tui.ui.messages import StopRequested, ViewUpdated
+from tui.ui.messages import RecorderSaid, StopRequested, ViewUpdated
 from tui.ui.metric_lines import PANES
 from tui.ui.metric_pane import MetricPane
 from tui.ui.positions import SORTS, PositionsTable
@@ -42,9 +45,8 @@ from tui.ui.terminal import hangup_safe
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
-STOP_WAIT_S = 3.0  # how long `q` waits for an in-flight poll before cancelling it
-RESTART_DELAY_S = 10.0  # after the monitor loop crashed
 WIDE, NARROW = 160, 100  # layout breakpoints (columns)
+SPLIT = 170  # positions | events side by side from here (each keeps all its columns)
 FLASH_S = 2.0  # the header flashes this long when a critical alert fires; never forever
 
 
@@ -60,6 +62,9 @@ class BotmonApp(AuditActions, App[str]):
         Binding("p", "resume", "Resume", id="resume"),
         Binding("q", "quit", "Quit", id="quit",
                 tooltip="Offer to export the audit report, write the final report, exit"),
+        # An 8-hour audit must not end on a reflex (ctrl+c is also "copy"): ctrl+c asks like q
+        # instead of Textual's "press ctrl+q to quit" hint; ctrl+q does the same.
+        Binding("ctrl+c", "quit", "Quit", show=False, id="quit.ctrl_c"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("e", "export", "Export audit report", id="export", show=False,
                 tooltip="Write the audit report (Markdown and JSON) into the run directory"),
@@ -75,16 +80,18 @@ class BotmonApp(AuditActions, App[str]):
                 tooltip="Maximize the focused pane (z or escape restores)"),
     ]
 
-    def __init__(self, monitor: Monitor, view: MetricsView, *, title: str = "botmon",
+    def __init__(self, recorder: Recorder, view: MetricsView, *, title: str = "botmon",
                  autostart: bool = True) -> None:
         """``autostart=False`` leaves the monitor loop to the caller (tests post views)."""
         super().__init__()
         self.autostart = autostart
         self.title = title
-        self.monitor = monitor
+        self.recorder = recorder
+        info = recorder.info
+        self.config = info.config
+        self.alerts_loaded = info.alerts_loaded
         self.view = view
-        self.header_state = HeaderState(run_dir=str(monitor.run_dir.path))
-        self.stop_event = asyncio.Event()
+        self.header_state = HeaderState(run_dir=info.run_dir)
         self.finished_by: str | None = None
         self.report_path: Path | None = None
         self.report_error: str | None = None
@@ -92,8 +99,7 @@ class BotmonApp(AuditActions, App[str]):
         self._painted: tuple[int, object] | None = None
         self._init_audit()
         self._reminded_at: object = None  # the minute the missing notes were last checked
-        self._monitor_worker: Worker | None = None
-        self._classifier = EventClassifier(monitor.config.events)
+        self._classifier = EventClassifier(self.config.events)
 
     def get_driver_class(self) -> type:
         # A closed terminal ends the run like `q` instead of hanging the exit (tui/ui/terminal.py).
@@ -112,9 +118,10 @@ class BotmonApp(AuditActions, App[str]):
                     yield MetricPane(PANES[2])
                     yield MetricPane(PANES[3])
             # Alerts span the full width: the one place that gets loud.
-            yield AlertsPane(self.monitor.alerts is not None, id="alerts")
+            yield AlertsPane(self.alerts_loaded, id="alerts")
             with Horizontal(id="lower"):
-                positions = PositionsTable(self.monitor.config.positions.stop_loss_check,
+                positions = PositionsTable(self.config.positions.stop_loss_check,
+                                           self.config.positions.unprotected_grace_s,
                                            id="positions")
                 positions.border_title = "Open positions"
                 yield positions
@@ -131,8 +138,13 @@ class BotmonApp(AuditActions, App[str]):
         self._set_layout(self.size.width)
         self.apply_view(self.view, force=True)
         self.query_one("#pane-current").focus()
+        self.recorder.subscribe(self._take_frame)
         if self.autostart:
-            self._start_monitor()
+            self.run_worker(self.recorder.request("start"), name="start", group="recorder",
+                            exit_on_error=False)
+
+    def on_unmount(self) -> None:
+        self.recorder.subscribe(None)
 
     def on_resize(self, event: Resize) -> None:
         self._set_layout(event.size.width)
@@ -140,49 +152,37 @@ class BotmonApp(AuditActions, App[str]):
     def _set_layout(self, width: int) -> None:
         screen = self.screen_stack[0]  # the main screen, also when help is on top
         for name, on in (("-wide", width >= WIDE), ("-medium", NARROW <= width < WIDE),
-                         ("-narrow", width < NARROW)):
+                         ("-narrow", width < NARROW), ("-split", width >= SPLIT)):
             screen.set_class(on, name)
         self.query_one(StatusHeader).show(self.view, self.header_state)
 
-    # -- the monitor loop --------------------------------------------------------------------
-    def _start_monitor(self) -> None:
-        self._monitor_worker = self.run_worker(
-            self._run_monitor(), name="monitor", group="monitor", exclusive=True,
-            exit_on_error=False)
+    # -- the recorder ------------------------------------------------------------------------
+    def _take_frame(self, frame: Frame) -> None:
+        """On the recorder's thread (or loop): hand the frame to the app's loop."""
+        if isinstance(frame, ViewFrame):
+            self.post_message(ViewUpdated(frame.view, frame.bell))
+        else:
+            self.post_message(RecorderSaid(frame))
 
-    async def _run_monitor(self) -> str:
-        return await self.monitor.run(self.stop_event, on_view=self._post_view)
-
-    def _post_view(self, view: MetricsView) -> None:
-        self.post_message(ViewUpdated(view))
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.group != "monitor":
-            return
-        if event.state == WorkerState.ERROR and not self.stop_event.is_set():
-            error = worker.error
-            log.error("monitor loop failed", exc_info=error)
-            self.restarts += 1
+    def on_recorder_said(self, message: RecorderSaid) -> None:
+        frame = message.frame
+        if isinstance(frame, LoopFailed):
+            log.error("monitor loop failed: %s", frame.error)
+            self.restarts = frame.restarts
             self.header_state.source_error = (
-                f"{type(error).__name__}: {error} · restart {self.restarts} in "
-                f"{RESTART_DELAY_S:.0f} s")
+                f"{frame.error} · restart {frame.restarts} in {frame.restart_in_s:.0f} s")
             self._paint_header()
-            self.set_timer(RESTART_DELAY_S, self._restart_monitor)
-        elif event.state == WorkerState.SUCCESS and worker.result == "duration":
-            self.request_stop("duration")
-
-    def _restart_monitor(self) -> None:
-        if not self.stop_event.is_set():
-            self._start_monitor()
+        elif isinstance(frame, ExportProgress):
+            self._export_progress(frame.step, frame.fraction)
+        elif isinstance(frame, RunFinished):
+            self._run_finished(frame)
 
     # -- views ---------------------------------------------------------------------------------
     def on_view_updated(self, message: ViewUpdated) -> None:
         self.view = message.view
         if self.header_state.source_error:
             self.header_state.source_error = None  # the loop runs again
-        bell = getattr(self.monitor.alerts, "take_bell", None)
-        if callable(bell) and bell():  # a new critical alert: ring once, flash for a moment
+        if message.bell:  # a new critical alert: ring once, flash for a moment
             self.bell()
             header = self.query_one(StatusHeader)
             header.add_class("-flash")
@@ -191,6 +191,8 @@ class BotmonApp(AuditActions, App[str]):
             self._paint_header()
         else:
             self.apply_view(message.view)
+            if isinstance(self.screen, AlertScreen):
+                self.screen.show(message.view)
 
     def apply_view(self, view: MetricsView, *, force: bool = False) -> None:
         """Set every pane from ``view``; panes repaint only when the data or minute changed."""
@@ -220,9 +222,9 @@ class BotmonApp(AuditActions, App[str]):
         if action == "resume":
             return paused
         if action in ("export", "note"):
-            return self.monitor.store is not None and self.finished_by is None
+            return self.finished_by is None
         if action in ("acknowledge", "alerts_scope"):
-            return self.monitor.alerts is not None
+            return self.alerts_loaded
         return True
 
     def action_snapshot(self) -> None:
@@ -230,7 +232,7 @@ class BotmonApp(AuditActions, App[str]):
 
     async def _snapshot(self) -> None:
         try:
-            path = await self.monitor.manual_snapshot("s key")
+            path = await self.recorder.request("snapshot", note="s key")
         except Exception as exc:  # noqa: BLE001 - shown to the operator, logged
             log.exception("manual snapshot failed")
             self.notify(f"{type(exc).__name__}: {exc}", title="Snapshot failed",
@@ -251,7 +253,7 @@ class BotmonApp(AuditActions, App[str]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        self.push_screen(HelpScreen(self.key_list()))
+        self.push_screen(HelpScreen(self.key_list(), self.view.unavailable))
 
     def key_list(self) -> list[tuple[str, str]]:
         """The app's keys in effect (after any keymap), then the panes' own."""
@@ -273,22 +275,42 @@ class BotmonApp(AuditActions, App[str]):
         pane = self.query_one(AlertsPane)
         table = pane.query_one(AlertTable)
         item = pane.selected
-        acknowledge = getattr(self.monitor.alerts, "acknowledge", None)
-        if item is None or acknowledge is None:
+        if item is None or not self.alerts_loaded:
             self.notify("No alert to acknowledge", timeout=3)
             return
         if not table.has_focus:  # never silence the top alert by a stray key: select first
             table.focus()
             self.notify("Select the alert (up / down), then a acknowledges it", timeout=4)
             return
-        if not acknowledge(item.key):
-            self.notify(f"{item.key} is already acknowledged", timeout=3)
+        self.run_worker(self._acknowledge(item.key), group="acknowledge", exit_on_error=False)
+
+    async def _acknowledge(self, key: str) -> None:
+        done, items = await self.recorder.request("acknowledge", key=key)
+        if not done:
+            self.notify(f"{key} is already acknowledged", timeout=3)
             return
-        # Repaint now from the engine's items: the next tick would do it a second later.
-        self.view = dataclasses.replace(self.view, alerts=self.monitor.alerts.items())
-        pane.show(self.view.alerts, self.view.now)
+        # Repaint now from the engine's items: the next frame would do it a second later.
+        self.view = dataclasses.replace(self.view, alerts=items)
+        self.query_one(AlertsPane).show(self.view.alerts, self.view.now)
         self._paint_header()
-        self.notify(f"Acknowledged {item.key}", timeout=3)
+        self.notify(f"Acknowledged {key}", timeout=3)
+
+    def on_data_table_row_selected(self, event: AlertTable.RowSelected) -> None:
+        """Enter on an alert: its runbook and the affected items."""
+        if not isinstance(event.data_table, AlertTable):
+            return
+        event.stop()
+        key = event.row_key.value
+        item = next((i for i in self.query_one(AlertsPane).items if i.key == key), None)
+        if item is None:
+            return
+
+        def closed(answer: str | None) -> None:
+            if answer == "ack":
+                self.run_worker(self._acknowledge(item.key), group="acknowledge",
+                                exit_on_error=False)
+
+        self.push_screen(AlertScreen(item, self.view), closed)
 
     def action_alerts_scope(self) -> None:
         firing_only = self.query_one(AlertsPane).toggle_firing_only()
@@ -343,46 +365,75 @@ class BotmonApp(AuditActions, App[str]):
                 yield command
 
     # -- the end -------------------------------------------------------------------------------
-    def request_stop(self, finished_by: str) -> None:
-        """`q`, a signal or the end of the duration: final report first, then exit."""
+    def request_stop(self, finished_by: str, *, export: bool = False) -> None:
+        """`q`, a signal: close the run (final report), optionally export, then exit."""
         if self.finished_by is not None:
+            if self.report_path is not None or self.report_error is not None:
+                self.exit(self.finished_by)  # closed already (planned end): a signal ends it
+                return
             self.notify("The final report is being written…", timeout=3)
             return
         self.finished_by = finished_by
         self.header_state.finishing = "writing the final report…"
         self._paint_header()
-        self.stop_event.set()
-        self.run_worker(self._finish(finished_by), name="finish", group="finish",
+        self.run_worker(self._finish(finished_by, export), name="finish", group="finish",
                         exit_on_error=False)
 
-    async def _finish(self, finished_by: str) -> None:
-        worker = self._monitor_worker
-        if worker is not None and worker.state in (WorkerState.PENDING, WorkerState.RUNNING):
-            try:
-                await asyncio.wait_for(worker.wait(), STOP_WAIT_S)
-            except (WorkerFailed, WorkerCancelled):
-                pass
-            except asyncio.TimeoutError:
-                log.warning("monitor loop did not stop within %.0f s: cancelled", STOP_WAIT_S)
-                worker.cancel()
+    async def _finish(self, finished_by: str, export: bool) -> None:
+        await self._close_run(finished_by)
+        if export and self.report_path is not None:
+            if not await self._export_after_close():
+                self._show_finished()  # the export failed: say so and wait for a key
+                return
+        self.exit(finished_by)
+
+    async def _close_run(self, finished_by: str) -> None:
         try:
-            self.report_path = await self.monitor.finish(finished_by)
+            path = await self.recorder.request("finish", finished_by=finished_by)
         except Exception as exc:  # noqa: BLE001 - the caller reports it after the app exits
             log.exception("final report failed")
             self.report_error = f"{type(exc).__name__}: {exc}"
-        self.exit(finished_by)
+            return
+        self.report_path = Path(path)
+
+    def _run_finished(self, frame: RunFinished) -> None:
+        """The recorder closed the run. At the planned end nobody asked: keep the screen,
+        offer the export like `q`, then wait for a key."""
+        if frame.report is not None:
+            self.report_path = Path(frame.report)
+        self.report_error = frame.error
+        if self.finished_by is not None:  # `q` or a signal: _finish goes on from here
+            return
+        self.finished_by = frame.finished_by
+        self.header_state.finishing = ("run finished: planned end reached"
+                                       if frame.finished_by == "duration"
+                                       else f"run finished: {frame.finished_by}")
+        self._paint_header()
+        self.refresh_bindings()
+        self._offer_export_at_end()
 
 
-async def run_app(monitor: Monitor, view: MetricsView, *, title: str = "botmon",
-                  headless: bool = False) -> str:
+@dataclass(frozen=True)
+class AppEnding:
+    """How the app ended, for the command line to print."""
+
+    finished_by: str
+    report: Path | None
+    report_error: str | None
+    export: tuple[Path, Path] | None
+    export_error: str | None
+
+
+async def run_app(recorder: Recorder, view: MetricsView, *, title: str = "botmon",
+                  headless: bool = False) -> AppEnding:
     """Run the full-screen app in the caller's event loop until it ends; say how it ended.
 
-    ``monitor`` is open (``view`` is what ``open()`` returned). The final report is written
-    before this returns (``monitor.finished`` holds its path) whether the run ended by `q`,
-    the planned duration, SIGTERM/SIGHUP/SIGINT, or an unexpected error in the app.
-    ``headless`` runs without a terminal (tests).
+    ``recorder`` holds an open monitor (``view`` is what ``open`` returned). The final report
+    is written before this returns whether the run ended by `q`, the planned duration,
+    SIGTERM/SIGHUP/SIGINT, or an unexpected error in the app. ``headless`` runs without a
+    terminal (tests).
     """
-    app = BotmonApp(monitor, view, title=title)
+    app = BotmonApp(recorder, view, title=title)
     loop = asyncio.get_running_loop()
     installed = []
     for sig in STOP_SIGNALS:
@@ -396,9 +447,15 @@ async def run_app(monitor: Monitor, view: MetricsView, *, title: str = "botmon",
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+        recorder.subscribe(None)
     finished_by = app.finished_by or result or "error: the app ended unexpectedly"
-    if monitor.finished is None:
-        # The app crashed, or writing the report inside it failed: try (again) here, so the
+    report, error = app.report_path, app.report_error
+    if report is None:
+        # The app crashed, or closing the run inside it failed: try (again) here, so the
         # report goes out or the caller sees why it could not.
-        await monitor.finish(finished_by)
-    return finished_by
+        try:
+            report, error = Path(await recorder.request("finish", finished_by=finished_by)), None
+        except Exception as exc:  # noqa: BLE001 - printed by the caller
+            log.exception("final report failed")
+            error = f"{type(exc).__name__}: {exc}"
+    return AppEnding(finished_by, report, error, app.export_paths, app.export_error)

@@ -39,6 +39,9 @@ class EventStream(KeyedTable):
 
     COLUMNS = (("time", "Time"), ("type", "Event"), ("symbol", "Symbol"),
                ("exchange", "Exch"), ("severity", "Severity"))
+    # Fits 80 columns: "missing_position_added_with_synthetic_id" (40) ends in "…", so Exch and
+    # Severity stay on screen.
+    WIDTHS = {"type": 28, "symbol": 12, "exchange": 8}
 
     def __init__(self, is_error: Callable[[str, str | None], bool] | None = None,
                  **kwargs: Any) -> None:

@@ -72,6 +72,13 @@ def percent(value: float | None) -> str:
     return f"{value:+.2f}%"
 
 
+def signed(value: float | None) -> str:
+    """``+0.55`` / ``-12.34``: a percentage under a header that says %."""
+    if value is None:
+        return DASH
+    return f"{value:+.2f}"
+
+
 def shorten_path(path: str, width: int) -> str:
     """Keep the end of a long path (the run's own folder name is what matters)."""
     if len(path) <= width:

@@ -2,7 +2,9 @@
 
 The store keeps the tail bounded (500 records); this pane keeps at most ``MAX_LINES`` lines and
 only writes the records it has not shown yet, so a frame never redraws the whole log. ``l``
-cycles the level filter (all / warnings and worse / errors and worse): that one rewrites it.
+cycles the level filter (all / warnings and worse / errors and worse), and a change of width
+re-lays out the lines already drawn (a RichLog keeps them at the width they were drawn at):
+both rewrite it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import RichLog
@@ -64,10 +67,18 @@ class LogPane(Vertical):
         self._entries: tuple[LogEntry, ...] | None = None
         self._last_key: tuple[str, int] | None = None  # the newest record written
         self.written = 0  # lines written since the last rewrite (tests, subtitle)
+        self._width = 0
 
     def compose(self) -> ComposeResult:
         yield RichLog(max_lines=MAX_LINES, wrap=False, markup=False, auto_scroll=True,
                       id="log-lines")
+
+    def on_resize(self, event: events.Resize) -> None:
+        if event.size.width != self._width:
+            first = not self._width
+            self._width = event.size.width
+            if not first and self._entries:
+                self._rewrite()
 
     @property
     def min_level(self) -> int:

@@ -1,4 +1,8 @@
-"""Messages the app routes: sources post upwards, the app sets attributes downwards."""
+"""Messages the app routes: the recorder's frames come up as messages, the app sets attributes down.
+
+Frames arrive on the recorder's thread (tui/recorder.py); ``post_message`` hands them to the
+app's loop.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +12,32 @@ from tui.store.view import MetricsView
 
 
 class ViewUpdated(Message):
-    """A new frozen view from the monitor loop (about once a second).
+    """A new frozen view from the recorder (about once a second).
 
     A queued, not yet handled frame is replaced by the next one: a slow repaint skips old
-    frames instead of queueing them (toolong does the same).
+    frames instead of queueing them (toolong does the same). ``bell``: a new critical alert
+    fired with this view (ring once, even when the frame itself is skipped: see can_replace).
     """
 
-    def __init__(self, view: MetricsView) -> None:
+    def __init__(self, view: MetricsView, bell: bool = False) -> None:
         super().__init__()
         self.view = view
+        self.bell = bell
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, ViewUpdated)
+        # ``self`` is the older, queued frame; ``message`` the newer one that replaces it.
+        if isinstance(message, ViewUpdated):
+            message.bell = message.bell or self.bell  # a skipped frame's bell still rings
+            return True
+        return False
+
+
+class RecorderSaid(Message):
+    """Any other frame from the recorder: LoopFailed, ExportProgress, RunFinished."""
+
+    def __init__(self, frame: object) -> None:
+        super().__init__()
+        self.frame = frame
 
 
 class StopRequested(Message):

@@ -7,8 +7,10 @@ Keeping this pure lets a test compare a pane's lines with the headless console b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Callable, Mapping
 
+from tui.store.buckets import MINUTE, minute_of
 from tui.store.view import MetricsView
 from tui.ui import format as fmt
 
@@ -22,9 +24,12 @@ class Line:
     label: str
     text: str
     level: str = ""  # "", BAD or WARN; set only when the value is non-zero
-    quiet: bool = False  # a problem counter at zero: shown dim
-    series: tuple[float, ...] | None = None  # per-minute trend (oldest first)
+    quiet: bool = False  # a problem counter at zero, or a figure without a source: dim
+    # Per-minute trend, oldest first; None for a minute without data (before the run, a gap).
+    series: tuple[float | None, ...] | None = None
     sub: bool = False  # a per-exchange breakdown row
+    stale: bool = False  # the last poll's value while the database is down: dim
+    note: str = ""  # why a figure is "—" (its tooltip)
 
 
 @dataclass(frozen=True)
@@ -58,35 +63,53 @@ GAUGE_ROWS: tuple[tuple[str, str, str], ...] = (
 
 
 def _problem(key: str, label: str, value: float | None, text: str, level: str,
-             series: tuple[float, ...] | None = None, sub: bool = False) -> Line:
+             series: tuple[float | None, ...] | None = None, sub: bool = False,
+             stale: bool = False) -> Line:
     if not level:
-        return Line(key, label, text, series=series, sub=sub)
+        return Line(key, label, text, series=series, sub=sub, stale=stale)
     if value:
-        return Line(key, label, text, level=level, series=series, sub=sub)
-    return Line(key, label, text, quiet=True, series=series, sub=sub)
+        return Line(key, label, text, level=level, series=series, sub=sub, stale=stale)
+    return Line(key, label, text, quiet=True, series=series, sub=sub, stale=stale)
 
 
-def _series(view: MetricsView, metric: str, with_series: bool) -> tuple[float, ...] | None:
+def series_minutes(view: MetricsView, points: int) -> list[datetime]:
+    """The minute of each trend point: the store's series end with the last complete minute."""
+    end = minute_of(view.now)
+    return [end - MINUTE * i for i in range(points, 0, -1)]
+
+
+def _series(view: MetricsView, metric: str, with_series: bool
+            ) -> tuple[float | None, ...] | None:
+    """The metric's trend with the minutes that have no data as None: before the run (the
+    store reads its start snapshot's history for the windows, not for trends) and gaps."""
     if not with_series:
         return None
-    return tuple(view.series.get(metric, ()))
+    points = tuple(view.series.get(metric, ()))
+    first = minute_of(view.run_start)
+    gaps = {minute for minute, _ in view.gaps}
+    return tuple(None if minute < first or minute in gaps else value
+                 for minute, value in zip(series_minutes(view, len(points)), points))
 
 
 def current_lines(view: MetricsView) -> list[Line]:
     values = view.windows.get("current", {})
+    stale = not view.db_up  # the last poll's gauges: kept, but marked (subtitle, dim)
     hours = view.aged_after_s / 3600
     aged_label = f"aged > {hours:g}h"
     lines = [Line("open", "open positions", fmt.count(values.get("open_positions")),
-                  series=_series(view, "open_positions", True))]
+                  series=_series(view, "open_positions", True), stale=stale)]
     for exchange in view.exchanges:
         lines.append(Line(f"open.{exchange}", exchange,
-                          fmt.count(values.get(f"open_positions.{exchange}", 0)), sub=True))
-    unprotected = values.get("unprotected")
-    lines.append(_problem("unprotected", "without SL", unprotected,
-                          fmt.count(unprotected), BAD, _series(view, "unprotected", True)))
-    aged = values.get("aged")
-    lines.append(_problem("aged", aged_label, aged, fmt.count(aged), WARN,
-                          _series(view, "aged", True)))
+                          fmt.count(values.get(f"open_positions.{exchange}", 0)), sub=True,
+                          stale=stale))
+    for metric, label, level in (("unprotected", "without SL", BAD), ("aged", aged_label, WARN)):
+        if metric in view.unavailable:
+            lines.append(Line(metric, label, NO_SOURCE, quiet=True, series=(),
+                              note=view.unavailable[metric]))
+            continue
+        value = values.get(metric)
+        lines.append(_problem(metric, label, value, fmt.count(value), level,
+                              _series(view, metric, True), stale=stale))
     return lines
 
 
@@ -118,7 +141,8 @@ def _counter_lines(view: MetricsView, values: Mapping[str, float], with_series: 
         shown = f"{short} (db)" if log_metric else label
         if metric in view.unavailable:
             lines.append(Line(metric, shown, NO_SOURCE, quiet=True,
-                              series=() if with_series else None))
+                              series=() if with_series else None,
+                              note=view.unavailable[metric]))
         else:
             lines.append(_problem(metric, shown, value, fmt.count(value), level,
                                   _series(view, metric, with_series)))
@@ -137,9 +161,13 @@ def _counter_lines(view: MetricsView, values: Mapping[str, float], with_series: 
     return lines
 
 
-def _gauge_lines(values: Mapping[str, float]) -> list[Line]:
+def _gauge_lines(view: MetricsView, values: Mapping[str, float]) -> list[Line]:
     lines = []
     for metric, label, level in GAUGE_ROWS:
+        if metric in view.unavailable:
+            lines.append(Line(f"{metric}_avg_max", label, NO_SOURCE, quiet=True,
+                              note=view.unavailable[metric]))
+            continue
         avg, peak = values.get(f"{metric}_avg"), values.get(f"{metric}_max")
         lines.append(_problem(f"{metric}_avg_max", label, peak, fmt.avg_max(avg, peak), level))
     return lines
@@ -151,12 +179,60 @@ def last_minute_lines(view: MetricsView) -> list[Line]:
 
 def last_10_minutes_lines(view: MetricsView) -> list[Line]:
     values = view.windows.get("last_10_minutes", {})
-    return _counter_lines(view, values, False, False) + _gauge_lines(values)
+    return _counter_lines(view, values, False, False) + _gauge_lines(view, values)
 
 
 def all_time_lines(view: MetricsView) -> list[Line]:
     values = view.windows.get("all_time", {})
-    return _counter_lines(view, values, False, True) + _gauge_lines(values)
+    return _counter_lines(view, values, False, True) + _gauge_lines(view, values)
+
+
+# -- what each window covers (the panes' subtitles) ---------------------------------------------
+def _hm(ts: datetime) -> str:
+    return ts.astimezone().strftime("%H:%M")
+
+
+def _span(view: MetricsView, window: str) -> tuple[datetime, datetime]:
+    span = view.spans.get(window) if view.spans else None
+    if span is not None:
+        return span
+    last = minute_of(view.now) - MINUTE  # the store's definition, for views built without spans
+    return {"current": (minute_of(view.now), view.now), "last_minute": (last, last + MINUTE),
+            "last_10_minutes": (last - 9 * MINUTE, last + MINUTE),
+            "all_time": (view.run_start, view.now)}[window]
+
+
+def _before_run(view: MetricsView, start: datetime, end: datetime) -> str:
+    """How much of [start, end) lies before the run started ("" when none)."""
+    if start >= view.run_start:
+        return ""
+    if end <= view.run_start:
+        return "before the start"
+    lead = view.run_start - start
+    if lead < timedelta(minutes=1):
+        return f"{int(lead.total_seconds())} s before start"
+    return f"{int(lead.total_seconds() // 60)} min before start"
+
+
+def subtitle(window: str, view: MetricsView) -> str:
+    """What the pane of ``window`` covers, in the operator's local time: "10:41–10:42",
+    "since 09:00:12 (run start)"; and what of it lies before the run ("8 min before start":
+    the start snapshot's history, in the windows but never in all time) or is stale. Short:
+    it must fit a pane's border at 120 columns."""
+    if window == "current":
+        if not view.db_up:
+            return f"▲ last poll, before {fmt.clock(view.db_down_since)}"  # the header: DB DOWN
+        return f"at {fmt.clock(view.now)}"
+    if window == "all_time":  # to now: it holds the minute in progress, Last 10 minutes not
+        return f"{fmt.clock(view.run_start)} (run start) → {fmt.clock(view.now)}"
+    start, end = _span(view, window)
+    text = f"{_hm(start)}–{_hm(end)}"
+    before = _before_run(view, start, end)
+    if before:
+        text += f" · {before}"
+    if window == "last_minute" and not view.windows.get(window, {}).get("minute_complete", 1):
+        text += " · may grow"  # the bot inserts in batches 0-5 s late
+    return text
 
 
 PANES: tuple[PaneSpec, ...] = (

@@ -8,16 +8,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
-from textual.widgets import Sparkline, Static
+from textual.widgets import Static
 
 from tui.store.view import MetricsView
-from tui.ui.metric_lines import BAD, WARN, Line, PaneSpec
+from tui.ui.metric_lines import BAD, WARN, Line, PaneSpec, subtitle
+from tui.ui.trend import Trend
 
 MARKER = "▲ "  # non-zero problems stand out by a marker, not only by colour
 
 
 def value_markup(line: Line) -> str:
     text = escape(line.text)
+    if line.stale:  # kept from the last poll while the database is down (the subtitle says so)
+        mark = MARKER if line.level else ""
+        return f"[$text-muted]{mark}{text}[/]"
     if line.level == BAD:
         return f"[bold $text-error]{MARKER}{text}[/]"
     if line.level == WARN:
@@ -48,7 +52,7 @@ class MetricRow(Horizontal):
         yield Static(label, classes="label", markup=False)
         yield Static(classes="value")
         if self._with_spark:
-            yield Sparkline([], summary_function=max)
+            yield Trend()
         elif self._in_spark_pane:
             yield Static(classes="spark-pad")  # keeps values aligned with the rows above
 
@@ -67,13 +71,15 @@ class MetricRow(Horizontal):
         if line != self.line:
             old = self.line
             self.line = line
-            if old is None or (old.text, old.level, old.quiet) != (line.text, line.level,
-                                                                    line.quiet):
+            if old is None or (old.text, old.level, old.quiet, old.stale) != (
+                    line.text, line.level, line.quiet, line.stale):
                 self.query_one(".value", Static).update(value_markup(line))
                 self.set_class(line.level == BAD, "-bad")
                 self.set_class(line.level == WARN, "-warn")
+            if old is None or old.note != line.note:
+                self.tooltip = f"{line.label}: no source: {line.note}" if line.note else None
             if self._with_spark and (old is None or old.series != line.series):
-                self.query_one(Sparkline).data = list(line.series or ())
+                self.query_one(Trend).data = tuple(line.series or ())
 
 
 class MetricPane(Vertical, can_focus=True):
@@ -94,6 +100,8 @@ class MetricPane(Vertical, can_focus=True):
         self._keys: tuple[str, ...] = ()
 
     def show(self, view: MetricsView) -> None:
+        self.border_subtitle = subtitle(self.spec.window, view)
+        self.set_class(self.spec.window == "current" and not view.db_up, "-stale")
         lines = self.spec.build(view)
         keys = tuple(line.key for line in lines)
         if keys != self._keys:

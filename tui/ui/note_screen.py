@@ -1,13 +1,15 @@
 """The `n` screen: the current audit hour's note (tui.outputs.notes.HourNote).
 
 The hour's figures and alerts are read-only (Markdown); anomalies and free notes are two text
-areas pre-filled with what was saved before. ctrl+s saves in a worker (the file is rewritten
-atomically off the event loop) and closes with the path; escape closes without saving. A save
-that fails keeps the screen open, so nothing typed is lost.
+areas pre-filled with what was saved before. ctrl+s saves (on the recorder, which rewrites the
+file atomically off the event loop) and closes with the path. escape closes without saving but
+never throws typed text away: it closes with a :class:`Draft` that the app keeps and offers the
+next time the hour's note is opened. A save that fails keeps the screen open.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -39,29 +41,43 @@ def reminder(missing: list[int] | tuple[int, ...]) -> str:
     return f"notes for hours {hours} missing — n"
 
 
-class NoteScreen(ModalScreen[Path | None]):
+@dataclass(frozen=True)
+class Draft:
+    """What was typed into an hour's note and not saved."""
+
+    anomalies: str
+    notes: str
+
+
+class NoteScreen(ModalScreen["Path | Draft | None"]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="note.save", priority=True),
         Binding("escape", "cancel", "Cancel", id="note.cancel", priority=True),
     ]
 
-    def __init__(self, note: Any, save: Callable[[Any], Awaitable[Path]]) -> None:
+    def __init__(self, note: Any, save: Callable[[Any], Awaitable[Path | str]],
+                 draft: Draft | None = None) -> None:
         super().__init__(id="note-screen")
         self.note = note
         self._save = save
+        self.draft = draft
         self.saving = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="note-body") as body:
             body.border_title = self.note.hour.title()
-            body.border_subtitle = "ctrl+s saves · escape cancels"
+            body.border_subtitle = "ctrl+s saves · escape closes (a draft is kept)"
             with VerticalScroll(id="note-figures"):
                 yield Markdown(figures_markdown(self.note))
+            draft = self.draft
             yield Label("Anomalies", classes="note-label")
-            yield TextArea(self.note.anomalies, id="note-anomalies", soft_wrap=True)
+            yield TextArea(draft.anomalies if draft else self.note.anomalies,
+                           id="note-anomalies", soft_wrap=True)
             yield Label("Notes", classes="note-label")
-            yield TextArea(self.note.notes, id="note-notes", soft_wrap=True)
-            yield Static("", id="note-status")
+            yield TextArea(draft.notes if draft else self.note.notes, id="note-notes",
+                           soft_wrap=True)
+            yield Static("[$text-warning]▲ unsaved draft restored: ctrl+s saves it[/]"
+                         if draft else "", id="note-status")
 
     def on_mount(self) -> None:
         self.query_one("#note-anomalies", TextArea).focus()
@@ -86,6 +102,14 @@ class NoteScreen(ModalScreen[Path | None]):
             return
         self.dismiss(path)
 
+    def typed(self) -> Draft:
+        return Draft(self.query_one("#note-anomalies", TextArea).text,
+                     self.query_one("#note-notes", TextArea).text)
+
     def action_cancel(self) -> None:
-        if not self.saving:
-            self.dismiss(None)
+        """Close without saving; typed text that differs from the saved note is a draft."""
+        if self.saving:
+            return
+        typed = self.typed()
+        unchanged = (typed.anomalies, typed.notes) == (self.note.anomalies, self.note.notes)
+        self.dismiss(None if unchanged else typed)

@@ -30,8 +30,12 @@ SORTS: dict[str, str] = {
 _COLUMN_OF = {"symbol": 0, "exchange": 1, "age": 3, "pnl": 4, "sl": 5, "ts": 6}
 
 
+# The SL column's order: missing past the grace first, then missing within it, then protected.
+MISSING, NEW, PROTECTED = 0, 1, 2
+
+
 def position_cells(position: OpenPosition, now: datetime, aged_after_s: float, rule: str,
-                   palette: Palette) -> tuple[Cell, ...]:
+                   palette: Palette, grace_s: float = 0.0) -> tuple[Cell, ...]:
     age_s = (now - position.opened_at).total_seconds() if position.opened_at else None
     aged = age_s is not None and age_s > aged_after_s
     protected = has_stop_loss(position, rule)
@@ -41,9 +45,13 @@ def position_cells(position: OpenPosition, now: datetime, aged_after_s: float, r
     pnl = position.pnl_percent
     pnl_style = palette.plain if not pnl else (palette.good if pnl > 0 else palette.loss)
     if protected:
-        sl = Text("✓ yes", style=palette.good)
+        sl, rank = Text("✓", style=palette.good), PROTECTED
+    elif age_s is not None and age_s < grace_s:
+        # As the gauge counts it: a fresh position gets positions.unprotected_grace_s to have
+        # its stop-loss recorded (the bot's protection sync runs every 120 s).
+        sl, rank = Text("new", style=palette.muted), NEW
     else:
-        sl = Text(MARK + "none", style=palette.bad)
+        sl, rank = Text(MARK + "no", style=palette.bad), MISSING
     ts = _trailing(position, palette)
     side = (position.side or "?").lower()
     return (
@@ -52,9 +60,9 @@ def position_cells(position: OpenPosition, now: datetime, aged_after_s: float, r
         Cell(side),
         # Oldest first by default: age in seconds, unknown ages last.
         Cell(age_text, sort_key=age_s if age_s is not None else -1.0),
-        Cell(Text(fmt.percent(pnl), style=pnl_style),
+        Cell(Text(fmt.signed(pnl), style=pnl_style),  # the header says %
              sort_key=pnl if pnl is not None else float("inf")),
-        Cell(sl, sort_key=(protected, position.stop_loss_price or 0.0)),
+        Cell(sl, sort_key=(rank, position.stop_loss_price or 0.0)),
         ts,
         Cell(Text(position.status or "?", style=palette.muted if position.status == "active"
                   else palette.warn)),
@@ -89,6 +97,9 @@ class PositionsTable(KeyedTable):
 
     COLUMNS = (("symbol", "Symbol"), ("exchange", "Exch"), ("side", "Side"), ("age", "Age"),
                ("pnl", "PnL %"), ("sl", "SL"), ("ts", "Trailing"), ("status", "Status"))
+    # Fits 80 columns with a scrollbar: longer values (a 20-character symbol, "pending_entry",
+    # "triggered") end in "…".
+    WIDTHS = {"symbol": 12, "exchange": 7, "ts": 8, "status": 10}
     BINDINGS = [
         Binding("o", "cycle_sort", "Sort", id="positions.sort"),
         Binding("r", "reverse_sort", "Reverse", id="positions.reverse"),
@@ -100,9 +111,11 @@ class PositionsTable(KeyedTable):
             self.sort = sort
             self.reverse = reverse
 
-    def __init__(self, stop_loss_rule: str = "flag", **kwargs: Any) -> None:
+    def __init__(self, stop_loss_rule: str = "flag", grace_s: float = 0.0,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rule = stop_loss_rule
+        self.grace_s = grace_s
         self.sort_name = "risk"
         self.sort_reversed = False
         self._view: MetricsView | None = None
@@ -110,7 +123,8 @@ class PositionsTable(KeyedTable):
     def show(self, view: MetricsView) -> None:
         self._view = view
         rows = [(str(p.id), position_cells(p, view.now, view.aged_after_s, self.rule,
-                                           self.palette)) for p in view.positions]
+                                           self.palette, self.grace_s))
+                for p in view.positions]
         key, reverse = sort_function(self.sort_name)
         # A cursor left on the first row stays there: a position that sorts to the top (a new
         # one without a stop-loss) must be seen, not hidden above the viewport.
@@ -154,4 +168,10 @@ class PositionsTable(KeyedTable):
 
     def _subtitle(self) -> None:
         arrow = " (reversed)" if self.sort_reversed else ""
-        self.border_subtitle = f"{self.row_count} open · sort: {self.sort_name}{arrow} · o/r"
+        view = self._view
+        stale = ""
+        if view is not None and not view.db_up:  # the last poll's rows: say from when
+            stale = f"▲ last poll, before {fmt.clock(view.db_down_since)} · "
+        self.set_class(bool(stale), "-stale")
+        self.border_subtitle = (f"{stale}{self.row_count} open · sort: {self.sort_name}{arrow}"
+                                f" · o/r")

@@ -58,9 +58,14 @@ Row = tuple[str, tuple[Cell, ...]]
 
 
 class KeyedTable(DataTable):
-    """Subclasses declare COLUMNS (key, label) and call :meth:`sync` with rows in order."""
+    """Subclasses declare COLUMNS (key, label) and call :meth:`sync` with rows in order.
+
+    WIDTHS caps columns whose content can be long (event types, statuses): a cell wider than
+    its column is cut with an ellipsis instead of pushing the last columns off the table.
+    """
 
     COLUMNS: tuple[tuple[str, str], ...] = ()
+    WIDTHS: dict[str, int] = {}
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("cursor_type", "row")
@@ -72,7 +77,7 @@ class KeyedTable(DataTable):
 
     def on_mount(self) -> None:
         for key, label in self.COLUMNS:
-            self.add_column(label, key=key)
+            self.add_column(label, key=key, width=self.WIDTHS.get(key))
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
 
     @property
