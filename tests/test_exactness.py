@@ -247,3 +247,32 @@ async def test_a_failure_during_catch_up_keeps_the_rows_of_the_polls_before_it(b
         assert monitor.store.view().value("events", "all_time") == 450
     finally:
         await monitor.close()
+
+
+async def test_a_stop_before_the_planned_end_still_waits_for_the_last_batch(bot_db, tmp_path):
+    """q (or a signal) long before the planned end: the run ends now, and the final wait for the
+    bot's queued batch applies as it does for an open-ended run."""
+    config = load_config(environ={}, overrides={"database.dsn": bot_db})
+    monitor = Monitor(config, RunDir.create(config, out=str(tmp_path)), duration_s=3600)
+    await monitor.open()
+    writer = await asyncpg.connect(bot_db)
+    queued = writer.transaction()
+    try:
+        await writer.execute(BATCH_NOW, 3)
+        await monitor.poll_once()
+        await queued.start()
+        await writer.execute(BATCH_NOW, 4)
+        waited: list[float] = []
+
+        async def the_batch_commits(seconds: float) -> None:
+            waited.append(seconds)
+            await queued.commit()
+
+        monitor.sleep = the_batch_commits
+        path = await monitor.finish("quit")
+    finally:
+        await writer.close()
+        await monitor.close()
+    report = json.loads(path.read_text())
+    assert waited and report["metrics_summary"]["total_events"] == 7
+    assert report["monitoring_duration_minutes"] < 1  # ended now, not at the planned end

@@ -373,8 +373,9 @@ class Monitor:
             return self.finished
         assert self.store is not None
         store = self.store
-        end = store.run_end if store.run_end is not None else await self._db_now()
-        end = max(end, store.run_start)
+        # Stopped before its planned end (q, a signal): the run ends now, on the database clock.
+        now = await self._db_now()
+        end = max(min(store.run_end, now) if store.run_end is not None else now, store.run_start)
         since_end = max(0.0, (self.clock.now() - end).total_seconds())
         if store.db_up and since_end < self.config.run.snapshot_grace_s:
             # Stopped (q, a signal) rather than at the planned end, whose lines waited their
