@@ -156,11 +156,10 @@ async def explain(poller: DbPoller) -> tuple[float, float]:
     """Planning and execution time of one steady-state poll (generic plan)."""
     conn = poller.conn
     max_id, holes = poller.cursor.params()
-    pos_max, pos_holes, known = poller.positions.params()
     text = "EXPLAIN (ANALYZE, FORMAT JSON) " + poller._poll_sql
     plan = await conn.fetchval(text, max_id, holes, poller.row_cap,
-                               list(poller.config.positions.open_statuses), pos_max, pos_holes,
-                               known, False)
+                               list(poller.config.positions.open_statuses),
+                               *poller.positions.params(), False)
     doc = json.loads(plan)[0]
     return doc["Planning Time"], doc["Execution Time"]
 

@@ -255,3 +255,40 @@ async def test_capped_polls_and_a_large_history_count_every_row_once(bot_db):
         await writer.close()
         await poller.close()
     assert sorted(seen) == list(range(1, 251))
+
+
+async def test_only_changed_positions_are_read_in_full_and_none_is_missed(bot_db):
+    """Between two polls the poll reads a position in full only when its row (or its trailing
+    stop's) has a new version; an update by a transaction that began before the previous poll
+    and commits after it is still seen (row versions, not timestamps)."""
+    config, poller, _ = await start(bot_db)
+    writer = await asyncpg.connect(bot_db)
+    slow = await asyncpg.connect(bot_db)
+    try:
+        await writer.execute(
+            "INSERT INTO monitoring.positions (symbol, exchange, side, quantity, entry_price, "
+            "current_price, status) SELECT 'S' || g || 'USDT', 'bybit', 'long', 1, 1, 1, "
+            "'active' FROM generate_series(1, 20) AS g")
+        first = await poller.poll()
+        assert len(first.positions) == 20
+        tx = slow.transaction()
+        await tx.start()  # begins before the next poll, commits after it
+        await slow.execute("UPDATE monitoring.positions SET current_price = 2 "
+                           "WHERE symbol = 'S3USDT'")
+        await writer.execute("UPDATE monitoring.positions SET current_price = 3 "
+                             "WHERE symbol = 'S5USDT'")
+        second = await poller.poll()
+        assert len(second.positions) == 20  # the whole open set, from the tracker
+        prices = {p.symbol: p.current_price for p in second.positions}
+        assert prices["S5USDT"] == 3 and prices["S3USDT"] == 1
+        await tx.commit()
+        third = await poller.poll()
+        assert {p.symbol: p.current_price for p in third.positions}["S3USDT"] == 2
+        quiet = await poller.conn.fetchrow(
+            poller._poll_sql, *poller.cursor.params(), poller.row_cap,
+            list(config.positions.open_statuses), *poller.positions.params(), False)
+        assert quiet["pos_id"] is None  # nothing changed: no row read in full
+    finally:
+        await writer.close()
+        await slow.close()
+        await poller.close()

@@ -13,7 +13,9 @@
 --   $5 bigint    positions: highest id visible to the previous poll
 --   $6 bigint[]  positions: ids below $5 that were not visible yet
 --   $7 bigint[]  positions open at the previous poll (a close is one of them leaving the set)
---   $8 boolean   read the trailing-stop orphans this time (they change slowly: not every poll)
+--   $8 xid[]     their row versions (xmin) as last read, in the order of $7
+--   $9 xid[]     their trailing stops' row versions (NULL: none), in the order of $7
+--   $10 boolean  read the trailing-stop orphans this time (they change slowly: not every poll)
 WITH fresh AS MATERIALIZED (
     -- The two branches are disjoint (holes lie below $1): both are index scans on the key.
     SELECT u.* FROM (
@@ -35,9 +37,30 @@ WITH fresh AS MATERIALIZED (
     ) AS u
     ORDER BY u.id
     LIMIT $3::integer
+), known AS MATERIALIZED (
+    -- The open positions as the previous poll left them: id and the row versions it read.
+    SELECT k.id, k.pxmin, k.txmin
+    FROM unnest($7::bigint[], $8::xid[], $9::xid[]) AS k (id, pxmin, txmin)
+), ids AS MATERIALIZED (
+    -- The rows to read in full: new ids, awaited holes, open rows not known yet, and known rows
+    -- (or their trailing stop) with a new row version since the last poll. A committed update
+    -- always makes a new version (xmin), whenever its transaction began: exact, and cheap
+    -- (most open positions do not change between two polls). Closes by any path are among
+    -- them (a status change is an update), deleted rows are "gone" below.
+    -- A bounded range, so that the generic plan expects a few rows and uses the key.
+    SELECT n.id FROM {positions} AS n
+    WHERE n.id BETWEEN $5::bigint + 1 AND $5::bigint + 1000000000
+    UNION
+    SELECT unnest($6::bigint[])
+    UNION
+    SELECT o.id FROM {positions} AS o
+    WHERE o.status = ANY ($4::text[]) AND NOT (o.id = ANY ($7::bigint[]))
+    UNION
+    SELECT k.id FROM known AS k
+    JOIN {positions} AS p ON p.id = k.id
+    LEFT JOIN {trailing_stop} AS t ON t.symbol = p.symbol AND t.exchange = p.exchange
+    WHERE p.xmin <> k.pxmin OR t.xmin IS DISTINCT FROM k.txmin
 ), pos AS MATERIALIZED (
-    -- The open set, plus the rows that are new, plus the rows that were open last time: opens
-    -- and closes by any path (status change, closed_at, a deleted row) are read off the table.
     SELECT p.id, p.symbol, p.exchange, p.side, p.status,
            CASE WHEN isfinite(p.opened_at) THEN p.opened_at END AS opened_at,
            CASE WHEN isfinite(p.closed_at) THEN p.closed_at END AS closed_at,
@@ -49,16 +72,9 @@ WITH fresh AS MATERIALIZED (
            coalesce(p.realized_pnl, p.pnl)::float8 AS realized_pnl, p.exit_reason,
            p.has_stop_loss, p.stop_loss_price::float8 AS stop_loss_price, p.has_trailing_stop,
            t.state AS ts_state, t.is_activated AS ts_activated,
-           t.current_stop_price::float8 AS ts_stop_price
-    -- Three index lookups, then the rows by key: not one OR over every row (the table keeps
-    -- thousands of closed positions; an id list tested against each costs a millisecond).
-    FROM (SELECT o.id FROM {positions} AS o WHERE o.status = ANY ($4::text[])
-          UNION
-          -- A bounded range, so that the generic plan expects a few rows and uses the key.
-          SELECT n.id FROM {positions} AS n
-          WHERE n.id BETWEEN $5::bigint + 1 AND $5::bigint + 1000000000
-          UNION
-          SELECT unnest($6::bigint[] || $7::bigint[])) AS ids
+           t.current_stop_price::float8 AS ts_stop_price,
+           p.xmin AS pxmin, t.xmin AS txmin
+    FROM ids
     JOIN {positions} AS p ON p.id = ids.id
     LEFT JOIN {trailing_stop} AS t ON t.symbol = p.symbol AND t.exchange = p.exchange
 )
@@ -68,7 +84,9 @@ SELECT now() AS db_now,
        -- The newest sane timestamp: a row stamped 'infinity' must not freeze "bot silent" at 0.
        (SELECT e.created_at FROM {events} AS e WHERE e.created_at < 'infinity'
         ORDER BY e.created_at DESC LIMIT 1) AS last_event_at,
-       CASE WHEN $8::boolean THEN
+       (SELECT array_agg(k.id) FROM known AS k
+        WHERE NOT EXISTS (SELECT 1 FROM {positions} AS p WHERE p.id = k.id)) AS pos_gone,
+       CASE WHEN $10::boolean THEN
            (SELECT array_agg(t.symbol || '/' || t.exchange ORDER BY t.symbol, t.exchange)
             FROM {trailing_stop} AS t
             LEFT JOIN {positions} AS p ON p.id = t.position_id
@@ -111,6 +129,8 @@ FROM (
            array_agg(has_trailing_stop ORDER BY id) AS pos_has_trailing_stop,
            array_agg(ts_state ORDER BY id) AS pos_ts_state,
            array_agg(ts_activated ORDER BY id) AS pos_ts_activated,
-           array_agg(ts_stop_price ORDER BY id) AS pos_ts_stop_price
+           array_agg(ts_stop_price ORDER BY id) AS pos_ts_stop_price,
+           array_agg(pxmin ORDER BY id) AS pos_pxmin,
+           array_agg(txmin ORDER BY id) AS pos_txmin
     FROM pos
 ) AS ps

@@ -223,13 +223,14 @@ class DbPoller:
             await self.close()
             raise PollError(self._reason(exc), connection_lost=True) from None
         max_id, holes = self.cursor.params()
-        pos_max, pos_holes, known_open = self.positions.params()
+        pos_max, pos_holes, known, known_xmin, known_txmin = self.positions.params()
         orphans = time.monotonic() - self._orphans_at >= self.config.poll.orphans_every_s
         timeout = self.config.database.statement_timeout_ms / 1000.0 + CLIENT_GRACE_S
         started = time.perf_counter()
         try:
             row = await conn.fetchrow(self._poll_sql, max_id, holes, self.row_cap, self._open,
-                                      pos_max, pos_holes, known_open, orphans, timeout=timeout)
+                                      pos_max, pos_holes, known, known_xmin, known_txmin,
+                                      orphans, timeout=timeout)
         except asyncpg.QueryCanceledError:
             raise PollError(f"poll timed out after {self.config.database.statement_timeout_ms} ms "
                             "(statement_timeout)", connection_lost=False) from None
@@ -255,10 +256,11 @@ class DbPoller:
         events, bad = self._decode_events(rows, db_now)
         truncated = row["ev_count"] >= self.row_cap
         self.cursor.advance(db_now, (r["id"] for r in rows), row["max_id"], truncated)
-        every = _position_rows(row)
-        changes = self.positions.advance(db_now, every, row["pos_max_id"])
-        open_rows = tuple(p for p in every if p.status in self.positions.open_statuses)
-        return DbSample(db_now=db_now, latency_ms=latency_ms, positions=open_rows,
+        read = _position_rows(row)
+        versions = tuple(zip(row["pos_pxmin"] or (), row["pos_txmin"] or ()))
+        changes = self.positions.advance(db_now, read, row["pos_max_id"],
+                                         tuple(row["pos_gone"] or ()), versions)
+        return DbSample(db_now=db_now, latency_ms=latency_ms, positions=self.positions.open_rows,
                         events=tuple(events), last_event_at=row["last_event_at"],
                         truncated=truncated,
                         ts_orphans=tuple(row["ts_orphans"] or ()) if orphans else None,

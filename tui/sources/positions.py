@@ -16,6 +16,10 @@ closes by the periodic sync, phantom closes and exchange-side stop-losses write 
 
 The start snapshot (history before the run, or a resume's exact recount) lists the rows it
 already holds; their changes fill the minute windows but are marked ``recounted``.
+
+Between two polls most open positions do not change, so the poll reads a row in full only when
+it is new or its row version (``xmin``, or its trailing stop's) differs from the one the tracker
+holds; the open set is the tracker's, kept up to date by those rows.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ class PositionTracker:
     hole_wait: timedelta
     cursor: IdCursor = field(init=False)
     known_open: dict[int, OpenPosition] = field(default_factory=dict)
+    # The row versions the tracker holds for each open position: (xmin, trailing stop's xmin).
+    versions: dict[int, tuple[int | None, int | None]] = field(default_factory=dict)
     seen: set[int] = field(default_factory=set)
     # Rows of the start snapshot: id -> whether it was open then.
     snapshot: dict[int, bool] = field(default_factory=dict)
@@ -43,9 +49,16 @@ class PositionTracker:
     def __post_init__(self) -> None:
         self.cursor = IdCursor(self.hole_wait)
 
-    def params(self) -> tuple[int, list[int], list[int]]:
+    def params(self) -> tuple[int, list[int], list[int], list[int | None], list[int | None]]:
+        """Cursor (max id, holes), then the open ids with their row versions."""
         max_id, holes = self.cursor.params()
-        return max_id, holes, list(self.known_open)
+        ids = list(self.known_open)
+        return (max_id, holes, ids, [self.versions[i][0] for i in ids],
+                [self.versions[i][1] for i in ids])
+
+    @property
+    def open_rows(self) -> tuple[OpenPosition, ...]:
+        return tuple(self.known_open[i] for i in sorted(self.known_open))
 
     def seed(self, db_now: datetime, max_id: int, visible_top: list[int], low: int,
              rows: dict[int, bool]) -> None:
@@ -55,28 +68,37 @@ class PositionTracker:
         self.cursor.await_ids(db_now, rows)
 
     def advance(self, db_now: datetime, rows: tuple[OpenPosition, ...],
-                table_max_id: int | None) -> list[PositionChange]:
-        by_id = {row.id: row for row in rows}
+                table_max_id: int | None, gone: tuple[int, ...] = (),
+                versions: tuple[tuple[int | None, int | None], ...] = ()) -> list[PositionChange]:
+        """``rows``: the rows read in full this poll (new, awaited, or with a new version), with
+        their ``versions``; ``gone``: open positions whose row no longer exists."""
         changes: list[PositionChange] = []
-        for position_id, before in list(self.known_open.items()):
-            row = by_id.get(position_id)
-            if row is None:
+        for position_id in gone:
+            before = self.known_open.pop(position_id, None)
+            self.versions.pop(position_id, None)
+            if before is not None:
                 self.deleted += 1
-                del self.known_open[position_id]
                 changes.append(PositionChange("closed", before, db_now, "row deleted"))
-            elif row.status in self.open_statuses:
-                self.known_open[position_id] = row
-            else:
-                del self.known_open[position_id]
-                changes.extend(self._left_open(row, db_now))
-        for row in rows:
+        for row, version in zip(rows, versions or [(None, None)] * len(rows)):
+            if row.id in self.known_open:
+                if row.status in self.open_statuses:
+                    self.known_open[row.id] = row
+                    self.versions[row.id] = version
+                else:
+                    del self.known_open[row.id]
+                    del self.versions[row.id]
+                    changes.extend(self._left_open(row, db_now))
+                continue
             if row.id in self.seen:
-                if row.status in self.open_statuses and row.id not in self.known_open:
-                    self.known_open[row.id] = row  # re-opened: watched again, not counted again
+                if row.status in self.open_statuses:  # re-opened: watched again, not recounted
+                    self.known_open[row.id] = row
+                    self.versions[row.id] = version
                 continue
             self.seen.add(row.id)
             changes.extend(self._first_sight(row, db_now))
-        self.cursor.advance(db_now, by_id, table_max_id, truncated=False)
+            if row.id in self.known_open:
+                self.versions[row.id] = version
+        self.cursor.advance(db_now, (row.id for row in rows), table_max_id, truncated=False)
         return changes
 
     def _first_sight(self, row: OpenPosition, db_now: datetime) -> list[PositionChange]:
