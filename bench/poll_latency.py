@@ -74,6 +74,13 @@ INSERT INTO monitoring.trailing_stop_state (symbol, exchange, position_id, state
 SELECT symbol, exchange, id, 'waiting', false, 0.97, 1, 'long', 1, now()
 FROM monitoring.positions WHERE id <= 250
 """
+# Price ticks move the open positions too (the bot writes current price and PnL per tick).
+TICK = """
+UPDATE monitoring.positions
+SET current_price = current_price * (1 + (random() - 0.5) / 100),
+    unrealized_pnl = coalesce(unrealized_pnl, 0) + random() - 0.5
+WHERE id IN (SELECT (random() * 99)::int + 1 FROM generate_series(1, $1))
+"""
 WRITE = """
 INSERT INTO monitoring.events (event_type, position_id, symbol, exchange, severity, created_at)
 SELECT 'position_updated', (g % 100) + 1, 'S' || ((g % 100) + 1) || 'USDT',
@@ -117,7 +124,8 @@ def run_writer(dsn: str, stop, written) -> None:
 
 async def writer(dsn: str, stop, written: list[int]) -> None:
     """The bot's event logger at 10x: batches of up to 100 every ~0.25 s from two connections,
-    one of which holds its transaction open a little (ids commit out of order)."""
+    one of which holds its transaction open a little (ids commit out of order), and price ticks
+    on ~10 open positions a batch (about 40 position updates a second)."""
     conns = [await asyncpg.connect(dsn) for _ in range(2)]
     try:
         turn = 0
@@ -125,6 +133,7 @@ async def writer(dsn: str, stop, written: list[int]) -> None:
             conn = conns[turn % 2]
             async with conn.transaction():
                 rows = await conn.fetch(WRITE, 20 + turn % 80)
+                await conn.execute(TICK, 10)
                 if turn % 2:
                     await asyncio.sleep(0.05)
             written.extend(r["id"] for r in rows)
