@@ -111,7 +111,9 @@ class Episode:
             message=self.message(), value=self.value, threshold=self.threshold,
             started_at=self.started_at, fired_at=self.fired_at, resolved_at=self.resolved_at,
             peak=self.peak, runbook=self.rule.runbook, acknowledged=self.acknowledged,
-            episode=self.number, minutes=self.minutes, condition=self.rule.describe())
+            episode=self.number, minutes=self.minutes, condition=self.rule.describe(),
+            metric=self.rule.condition.metric, window=self.rule.condition.window,
+            items=self.items)
 
     def record(self, now: datetime | None = None) -> dict[str, Any]:
         """The episode as the report, replay --json and alerts.jsonl write it."""

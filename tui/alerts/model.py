@@ -28,6 +28,9 @@ class AlertItem:
     episode: int = 0  # n-th episode of this rule in the run
     minutes: int = 0  # distinct minutes (database clock) in which the condition held
     condition: str = ""  # the rule in words: "current.unprotected > 0 for 30s"
+    metric: str = ""  # the first condition's metric and window ("unprotected", "current")
+    window: str = ""
+    items: tuple[str, ...] = ()  # what the metric was made of when it last held
 
     def duration_s(self, now: datetime) -> float:
         """How long the episode has lasted (to its resolution, or to ``now``)."""
